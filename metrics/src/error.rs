@@ -1,0 +1,19 @@
+//! Typed errors. Each names the input item it is about, so the CLI can say which line.
+
+use thiserror::Error;
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum MetricError {
+    #[error("no segments to score")]
+    Empty,
+    #[error("reference stream {stream} has {got} segments but the hypotheses have {expected}")]
+    RefCountMismatch {
+        stream: usize,
+        expected: usize,
+        got: usize,
+    },
+    #[error("{0}")]
+    InvalidConfig(String),
+    #[error("systems have different numbers of segments ({0} and {1})")]
+    SystemLengthMismatch(usize, usize),
+}

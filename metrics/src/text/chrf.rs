@@ -1,0 +1,308 @@
+//! chrF (Popović 2015) and chrF++ (Popović 2017), identical to sacrebleu 2.x `CHRF`.
+//!
+//! Statistics per segment are `[hyp, ref, match]` for each character order 1..=char_order,
+//! then for each word order 1..=word_order: sacrebleu's layout. With several references, a
+//! segment keeps the statistics of the reference with the best sentence-level chrF.
+
+use super::ngrams::{self, Vocab};
+use super::pystr;
+use super::{corpus_stats, SegmentMetric};
+use crate::MetricError;
+use serde::Serialize;
+use std::hash::Hash;
+
+/// chrF settings; `Default` is sacrebleu's `CHRF()` (chrF2, no word n-grams).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChrfConfig {
+    pub char_order: usize,
+    /// 0 for chrF, 2 for chrF++.
+    pub word_order: usize,
+    pub beta: u32,
+    pub lowercase: bool,
+    /// Keep whitespace characters inside character n-grams.
+    pub whitespace: bool,
+    /// chrF++.py-style epsilon smoothing instead of effective-order averaging.
+    pub eps_smoothing: bool,
+}
+
+impl Default for ChrfConfig {
+    fn default() -> Self {
+        ChrfConfig {
+            char_order: 6,
+            word_order: 0,
+            beta: 2,
+            lowercase: false,
+            whitespace: false,
+            eps_smoothing: false,
+        }
+    }
+}
+
+impl ChrfConfig {
+    /// chrF++: word n-grams up to 2.
+    pub fn plus_plus() -> Self {
+        ChrfConfig {
+            word_order: 2,
+            ..Default::default()
+        }
+    }
+}
+
+/// Python's `string.punctuation`.
+fn is_ascii_punct(c: char) -> bool {
+    c.is_ascii_punctuation()
+}
+
+/// sacrebleu's `_remove_punctuation`: one punctuation mark is split off the end of a word,
+/// or else off its start (so "(hi)" gives "(hi" and ")").
+fn words_for_chrf(sent: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    for w in pystr::split(sent) {
+        let mut chars = w.chars();
+        let first = chars.next().expect("split gives non-empty words");
+        let Some(last) = chars.next_back() else {
+            out.push(w);
+            continue;
+        };
+        if is_ascii_punct(last) {
+            out.push(&w[..w.len() - last.len_utf8()]);
+            out.push(&w[w.len() - last.len_utf8()..]);
+        } else if is_ascii_punct(first) {
+            out.push(&w[..first.len_utf8()]);
+            out.push(&w[first.len_utf8()..]);
+        } else {
+            out.push(w);
+        }
+    }
+    out
+}
+
+/// The chrF metric, ready to score.
+pub struct Chrf {
+    pub config: ChrfConfig,
+}
+
+/// `[hyp, ref, match]` for one order; the hypothesis count is 0 when the reference has no
+/// n-gram of that order (sacrebleu: "don't count hits if no reference exists").
+fn match_stats<T: Hash + Eq>(
+    hyp: &ngrams::Counts<'_, T>,
+    rf: &ngrams::Counts<'_, T>,
+    out: &mut [f64],
+) {
+    let mut matched = 0u64;
+    let mut hyp_count = 0u64;
+    for (g, &c) in hyp {
+        hyp_count += c as u64;
+        if let Some(&r) = rf.get(g) {
+            matched += c.min(r) as u64;
+        }
+    }
+    out[0] = if rf.is_empty() { 0.0 } else { hyp_count as f64 };
+    out[1] = rf.values().map(|&c| c as u64).sum::<u64>() as f64;
+    out[2] = matched as f64;
+}
+
+impl Chrf {
+    pub fn new(config: ChrfConfig) -> Result<Self, MetricError> {
+        if config.char_order + config.word_order == 0 {
+            return Err(MetricError::InvalidConfig(
+                "chrF needs char_order + word_order > 0".into(),
+            ));
+        }
+        Ok(Chrf { config })
+    }
+
+    fn order(&self) -> usize {
+        self.config.char_order + self.config.word_order
+    }
+
+    /// sacrebleu's `_compute_f_score` on (summed) statistics, in its operation order.
+    pub fn f_score(&self, stats: &[f64]) -> f64 {
+        let eps = 1e-16;
+        let factor = (self.config.beta * self.config.beta) as f64;
+        let mut score = 0.0;
+        let mut effective_order = 0usize;
+        let (mut avg_prec, mut avg_rec) = (0.0, 0.0);
+        for i in 0..self.order() {
+            let (n_hyp, n_ref, n_match) = (stats[3 * i], stats[3 * i + 1], stats[3 * i + 2]);
+            let prec = if n_hyp > 0.0 { n_match / n_hyp } else { eps };
+            let rec = if n_ref > 0.0 { n_match / n_ref } else { eps };
+            let denom = factor * prec + rec;
+            score += if denom > 0.0 {
+                (1.0 + factor) * prec * rec / denom
+            } else {
+                eps
+            };
+            if n_hyp > 0.0 && n_ref > 0.0 {
+                avg_prec += prec;
+                avg_rec += rec;
+                effective_order += 1;
+            }
+        }
+        if self.config.eps_smoothing {
+            return 100.0 * score / self.order() as f64;
+        }
+        if effective_order == 0 {
+            avg_prec = 0.0;
+            avg_rec = 0.0;
+        } else {
+            avg_prec /= effective_order as f64;
+            avg_rec /= effective_order as f64;
+        }
+        if avg_prec + avg_rec != 0.0 {
+            let mut s = (1.0 + factor) * avg_prec * avg_rec;
+            s /= (factor * avg_prec) + avg_rec;
+            100.0 * s
+        } else {
+            0.0
+        }
+    }
+
+    /// The name sacrebleu prints: chrF2, chrF2++, ...
+    pub fn name(&self) -> String {
+        format!(
+            "chrF{}{}",
+            self.config.beta,
+            "+".repeat(self.config.word_order)
+        )
+    }
+}
+
+/// Characters of a segment for character n-grams (whitespace removed unless kept).
+fn chars_of(s: &str, keep_ws: bool) -> Vec<char> {
+    if keep_ws {
+        s.chars().collect()
+    } else {
+        s.chars().filter(|&c| !pystr::is_py_space(c)).collect()
+    }
+}
+
+impl SegmentMetric for Chrf {
+    fn value_names(&self) -> Vec<String> {
+        vec![if self.config.word_order > 0 {
+            "chrf++".into()
+        } else {
+            "chrf".into()
+        }]
+    }
+
+    fn n_stats(&self) -> usize {
+        3 * self.order()
+    }
+
+    fn segment_stats(&self, hyp: &str, refs: &[&str], out: &mut [f64]) {
+        let c = &self.config;
+        let lower = |s: &str| {
+            if c.lowercase {
+                s.to_lowercase()
+            } else {
+                s.to_string()
+            }
+        };
+        let hyp = lower(hyp);
+        let refs: Vec<String> = refs.iter().map(|r| lower(r)).collect();
+
+        let hyp_chars = chars_of(&hyp, c.whitespace);
+        let hyp_char_ngrams: Vec<_> = (1..=c.char_order)
+            .map(|n| ngrams::count(&hyp_chars, n))
+            .collect();
+        let mut vocab = Vocab::default();
+        let hyp_words = vocab.ids(words_for_chrf(&hyp));
+        let hyp_word_ngrams: Vec<_> = (1..=c.word_order)
+            .map(|n| ngrams::count(&hyp_words, n))
+            .collect();
+
+        let ref_words: Vec<Vec<u32>> = refs.iter().map(|r| vocab.ids(words_for_chrf(r))).collect();
+        let mut best_f = -1.0;
+        let mut stats = vec![0.0; self.n_stats()];
+        out.fill(0.0);
+        for (r, r_words) in refs.iter().zip(&ref_words) {
+            let r_chars = chars_of(r, c.whitespace);
+            for n in 1..=c.char_order {
+                let rc = ngrams::count(&r_chars, n);
+                match_stats(&hyp_char_ngrams[n - 1], &rc, &mut stats[3 * (n - 1)..3 * n]);
+            }
+            for n in 1..=c.word_order {
+                let rw = ngrams::count(r_words, n);
+                let i = c.char_order + n - 1;
+                match_stats(&hyp_word_ngrams[n - 1], &rw, &mut stats[3 * i..3 * i + 3]);
+            }
+            let f = self.f_score(&stats);
+            if f > best_f {
+                best_f = f;
+                out.copy_from_slice(&stats);
+            }
+        }
+    }
+
+    fn values(&self, totals: &[f64], _n: usize) -> Vec<f64> {
+        vec![self.f_score(totals)]
+    }
+
+    fn signature(&self, nrefs: usize) -> String {
+        let c = &self.config;
+        format!(
+            "nrefs:{nrefs}|case:{}|eff:{}|nc:{}|nw:{}|space:{}|version:assay-{}",
+            if c.lowercase { "lc" } else { "mixed" },
+            if c.eps_smoothing { "no" } else { "yes" },
+            c.char_order,
+            c.word_order,
+            if c.whitespace { "yes" } else { "no" },
+            crate::ASSAY_VERSION
+        )
+    }
+}
+
+/// Corpus chrF as sacrebleu's `corpus_chrf`.
+pub fn corpus_score<H, R>(
+    hyps: &[H],
+    refs: &[Vec<R>],
+    config: &ChrfConfig,
+) -> Result<f64, MetricError>
+where
+    H: AsRef<str> + Sync,
+    R: AsRef<str> + Sync,
+{
+    let chrf = Chrf::new(config.clone())?;
+    let stats = corpus_stats(&chrf, hyps, refs)?;
+    Ok(chrf.f_score(&stats.totals()))
+}
+
+/// Sentence chrF as sacrebleu's `sentence_chrf`.
+pub fn sentence_score(hyp: &str, refs: &[&str], config: &ChrfConfig) -> Result<f64, MetricError> {
+    let chrf = Chrf::new(config.clone())?;
+    let mut row = vec![0.0; chrf.n_stats()];
+    chrf.segment_stats(hyp, refs, &mut row);
+    Ok(chrf.f_score(&row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn punctuation_is_split_off_one_end() {
+        assert_eq!(
+            words_for_chrf("(hi) world. , x"),
+            vec!["(hi", ")", "world", ".", ",", "x"]
+        );
+        assert_eq!(words_for_chrf("\"quote"), vec!["\"", "quote"]);
+    }
+
+    #[test]
+    fn identical_is_100_disjoint_is_0() {
+        let cfg = ChrfConfig::default();
+        assert!(
+            (sentence_score("hello world", &["hello world"], &cfg).unwrap() - 100.0).abs() < 1e-12
+        );
+        assert_eq!(sentence_score("abc", &["xyz"], &cfg).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn best_reference_is_kept() {
+        let chrf = Chrf::new(ChrfConfig::default()).unwrap();
+        let mut row = vec![0.0; chrf.n_stats()];
+        chrf.segment_stats("hello", &["zzz", "hello"], &mut row);
+        assert!((chrf.f_score(&row) - 100.0).abs() < 1e-12);
+    }
+}

@@ -1,0 +1,66 @@
+//! `13a`: the mteval-v13a tokenizer that WMT uses, sacrebleu's default.
+
+use super::{RegexpPost, Tokenize};
+
+pub struct Tokenizer13a {
+    post: RegexpPost,
+}
+
+impl Tokenizer13a {
+    pub fn new() -> Self {
+        Tokenizer13a {
+            post: RegexpPost::new(),
+        }
+    }
+}
+
+impl Default for Tokenizer13a {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Tokenize for Tokenizer13a {
+    fn signature(&self) -> &'static str {
+        "13a"
+    }
+
+    fn tokenize(&self, line: &str) -> String {
+        // The language-independent part of mteval-v13a, in its order.
+        let mut s = line
+            .replace("<skipped>", "")
+            .replace("-\n", "")
+            .replace('\n', " ");
+        if s.contains('&') {
+            s = s
+                .replace("&quot;", "\"")
+                .replace("&amp;", "&")
+                .replace("&lt;", "<")
+                .replace("&gt;", ">");
+        }
+        // Padding with spaces lets the period/comma rules see the segment's ends.
+        self.post.apply(&format!(" {s} "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tok(s: &str) -> String {
+        Tokenizer13a::new().tokenize(s)
+    }
+
+    #[test]
+    fn splits_punctuation_but_keeps_numbers_whole() {
+        assert_eq!(tok("Hello, world!"), "Hello , world !");
+        assert_eq!(tok("It costs $3,000.50."), "It costs $ 3,000.50 .");
+        assert_eq!(tok("1990-2000"), "1990 - 2000");
+        assert_eq!(tok("e-mail"), "e-mail");
+        assert_eq!(
+            tok("&quot;quoted&quot; &amp; &lt;b&gt;"),
+            "\" quoted \" & < b >"
+        );
+        assert_eq!(tok("year 2019."), "year 2019 .");
+    }
+}
