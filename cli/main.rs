@@ -1,1 +1,72 @@
-fn main() {}
+//! `assay`: evaluate, audit and mark the output of generative models.
+//!
+//! The binary only maps flags to library calls and renders the results document; every
+//! computation lives in the library crates.
+
+mod args;
+mod commands;
+mod error;
+mod input;
+mod output;
+mod progress;
+
+use args::{BenchCommand, Cli, Command, TextCommand};
+use clap::Parser;
+use error::CliResult;
+use output::ResultsDoc;
+use std::process::ExitCode;
+
+fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
+    Ok(match cli.command {
+        Command::Text(t) => match t {
+            TextCommand::Bleu {
+                inputs,
+                flags,
+                common,
+            } => (commands::text::bleu(&inputs, &flags, &common)?, common.json),
+            TextCommand::Chrf {
+                inputs,
+                flags,
+                common,
+            } => (commands::text::chrf(&inputs, &flags, &common)?, common.json),
+            TextCommand::Rouge {
+                inputs,
+                flags,
+                common,
+            } => (
+                commands::text::rouge(&inputs, &flags, &common)?,
+                common.json,
+            ),
+            TextCommand::Compare(a) => (commands::text::compare(&a)?, a.common.json),
+        },
+        Command::Demo(a) => (commands::demo::run(&a)?, a.common.json),
+        Command::Bench(BenchCommand::Text {
+            segments,
+            write_corpus,
+            seed,
+            common,
+        }) => (
+            commands::bench::text(segments, write_corpus.as_deref(), seed, &common)?,
+            common.json,
+        ),
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse(); // clap exits with 2 on usage errors
+                            // A panic is our bug, never the user's input: report it as an internal error (exit 3).
+    match std::panic::catch_unwind(|| run(cli)) {
+        Ok(Ok((doc, json))) => {
+            doc.print(json);
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            eprintln!("assay: {e}");
+            ExitCode::from(e.exit_code() as u8)
+        }
+        Err(_) => {
+            eprintln!("assay: internal error (a bug: please report it with the command line)");
+            ExitCode::from(3)
+        }
+    }
+}

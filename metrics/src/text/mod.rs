@@ -103,15 +103,36 @@ where
     H: AsRef<str> + Sync,
     R: AsRef<str> + Sync,
 {
+    corpus_stats_with_progress(metric, hyps, refs, &|_| {})
+}
+
+/// [`corpus_stats`], calling `progress(k)` each time another `k` segments are done.
+pub fn corpus_stats_with_progress<M, H, R>(
+    metric: &M,
+    hyps: &[H],
+    refs: &[Vec<R>],
+    progress: &(dyn Fn(u64) + Sync),
+) -> Result<StatsTable, MetricError>
+where
+    M: SegmentMetric + ?Sized,
+    H: AsRef<str> + Sync,
+    R: AsRef<str> + Sync,
+{
     check_streams(hyps, refs)?;
     let width = metric.n_stats();
+    const BLOCK: usize = 256;
     let mut data = vec![0.0; width * hyps.len()];
-    data.par_chunks_mut(width)
-        .with_min_len(64)
+    data.par_chunks_mut(width * BLOCK)
         .enumerate()
-        .for_each(|(i, out)| {
-            let seg_refs: Vec<&str> = refs.iter().map(|s| s[i].as_ref()).collect();
-            metric.segment_stats(hyps[i].as_ref(), &seg_refs, out);
+        .for_each(|(b, block)| {
+            let mut seg_refs: Vec<&str> = Vec::with_capacity(refs.len());
+            for (j, out) in block.chunks_mut(width).enumerate() {
+                let i = b * BLOCK + j;
+                seg_refs.clear();
+                seg_refs.extend(refs.iter().map(|s| s[i].as_ref()));
+                metric.segment_stats(hyps[i].as_ref(), &seg_refs, out);
+            }
+            progress((block.len() / width) as u64);
         });
     Ok(StatsTable { width, data })
 }

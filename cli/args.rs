@@ -1,0 +1,243 @@
+//! Command-line flags, kept apart from what the commands do.
+
+use assay_metrics::text::bleu::SmoothMethod;
+use assay_metrics::text::rouge::{RougeTokenizer, RougeType};
+use assay_metrics::text::tokenizers::TokenizerKind;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "assay",
+    version,
+    about = "Evaluate, audit and mark the output of generative models",
+    long_about = "Evaluate, audit and mark the output of generative models.\n\n\
+                  Every command prints a table, or one JSON results document with --json.\n\
+                  Exit codes: 0 ok, 1 gate failed, 2 usage or input error, 3 internal error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Text metrics: BLEU, chrF, ROUGE, and paired significance tests.
+    #[command(subcommand)]
+    Text(TextCommand),
+    /// Run a full audit on the bundled data, offline.
+    Demo(DemoArgs),
+    /// Time Assay's metrics on a large synthetic input.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+/// Flags every command takes.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// Print one JSON results document instead of a table.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// No progress bars.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+}
+
+/// Hypotheses, references and resampling, shared by the text metrics.
+#[derive(Args, Debug, Clone)]
+pub struct TextInputs {
+    /// Hypotheses: a text file (one segment per line) or FILE:COLUMN of a .jsonl/.csv/.parquet.
+    #[arg(long, value_name = "FILE[:COLUMN]")]
+    pub hyp: String,
+    /// References, same forms; repeat for several references per segment.
+    #[arg(long = "ref", value_name = "FILE[:COLUMN]", required = true)]
+    pub refs: Vec<String>,
+    /// Bootstrap resamples for the confidence interval (0: no interval).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub bootstrap: usize,
+    /// Seed of every random step.
+    #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Score every segment too; with --out, write the scores there.
+    #[arg(long)]
+    pub sentence: bool,
+    /// Where per-segment scores go (.parquet, .csv or .jsonl); needs --sentence.
+    #[arg(long, value_name = "FILE", requires = "sentence")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BleuFlags {
+    /// Tokenizer, by sacrebleu's names.
+    #[arg(long = "tokenize", default_value = "13a", value_parser = parse_tokenizer)]
+    pub tokenize: TokenizerKind,
+    /// Smoothing method: exp, floor, add-k or none.
+    #[arg(long, default_value = "exp", value_parser = parse_smooth)]
+    pub smooth_method: SmoothMethod,
+    /// Smoothing value (floor: 0.1, add-k: 1 by default).
+    #[arg(long)]
+    pub smooth_value: Option<f64>,
+    /// Lowercase hypotheses and references.
+    #[arg(long)]
+    pub lowercase: bool,
+    /// Use the effective n-gram order (on by default for --sentence, as sacrebleu's sentence_bleu).
+    #[arg(long)]
+    pub effective_order: bool,
+    #[arg(long, default_value_t = 4)]
+    pub max_ngram_order: usize,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ChrfFlags {
+    #[arg(long, default_value_t = 6)]
+    pub char_order: usize,
+    /// Word n-gram order: 0 for chrF, 2 for chrF++.
+    #[arg(long, default_value_t = 0)]
+    pub word_order: usize,
+    #[arg(long, default_value_t = 2)]
+    pub beta: u32,
+    #[arg(long)]
+    pub lowercase: bool,
+    /// Keep whitespace in character n-grams.
+    #[arg(long)]
+    pub whitespace: bool,
+    /// chrF++.py epsilon smoothing instead of effective-order averaging.
+    #[arg(long)]
+    pub eps_smoothing: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RougeFlags {
+    /// ROUGE types, comma-separated: rouge1..rouge9, rougeL, rougeLsum (sentences split on newlines).
+    #[arg(long, value_delimiter = ',', default_value = "rouge1,rouge2,rougeL,rougeLsum", value_parser = parse_rouge_type)]
+    pub types: Vec<RougeType>,
+    /// Porter-stem tokens longer than 3 characters (rouge_score's use_stemmer).
+    #[arg(long)]
+    pub stemmer: bool,
+    /// default: rouge_score's tokenizer, which keeps only [a-z0-9] and so scores text in other
+    /// scripts (CJK, Cyrillic, Arabic, ...) as 0. unicode: keeps letters of every script, one
+    /// token per Han/kana/Thai character.
+    #[arg(long, default_value = "default", value_parser = parse_rouge_tokenizer)]
+    pub tokenizer: RougeTokenizer,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TextCommand {
+    /// BLEU, identical to sacrebleu's corpus_bleu (sentence_bleu with --sentence).
+    Bleu {
+        #[command(flatten)]
+        inputs: TextInputs,
+        #[command(flatten)]
+        flags: BleuFlags,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// chrF / chrF++, identical to sacrebleu's CHRF.
+    Chrf {
+        #[command(flatten)]
+        inputs: TextInputs,
+        #[command(flatten)]
+        flags: ChrfFlags,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// ROUGE-N, ROUGE-L and ROUGE-Lsum, identical to rouge_score (mean over segments).
+    Rouge {
+        #[command(flatten)]
+        inputs: TextInputs,
+        #[command(flatten)]
+        flags: RougeFlags,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Paired significance tests of systems against a baseline (sacrebleu --paired-bs/--paired-ar).
+    Compare(CompareArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TestKind {
+    /// Paired bootstrap resampling.
+    Bs,
+    /// Paired approximate randomization.
+    Ar,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TextMetricName {
+    Bleu,
+    Chrf,
+    Rouge,
+}
+
+#[derive(Args, Debug)]
+pub struct CompareArgs {
+    /// The baseline system's output.
+    #[arg(long, value_name = "FILE[:COLUMN]")]
+    pub baseline: String,
+    /// Systems to compare with the baseline; repeat for several.
+    #[arg(long = "hyp", value_name = "FILE[:COLUMN]", required = true)]
+    pub hyps: Vec<String>,
+    /// References; repeat for several per segment.
+    #[arg(long = "ref", value_name = "FILE[:COLUMN]", required = true)]
+    pub refs: Vec<String>,
+    /// Metrics to test, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "bleu,chrf")]
+    pub metrics: Vec<TextMetricName>,
+    /// bs: paired bootstrap (1000 resamples); ar: approximate randomization (10000 trials).
+    #[arg(long, value_enum, default_value = "bs")]
+    pub test: TestKind,
+    /// Resamples or trials (default: 1000 for bs, 10000 for ar).
+    #[arg(long)]
+    pub samples: Option<usize>,
+    #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub bleu: BleuFlags,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+    pub seed: u64,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Corpus BLEU, chrF and ROUGE-L/Lsum on a synthetic corpus.
+    Text {
+        /// Number of segments.
+        #[arg(long, default_value_t = 100_000)]
+        segments: usize,
+        /// Write the corpus used (hyp.txt, ref.txt) to this folder, to time other tools on it.
+        #[arg(long, value_name = "DIR")]
+        write_corpus: Option<PathBuf>,
+        #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+        seed: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+fn parse_tokenizer(s: &str) -> Result<TokenizerKind, String> {
+    s.parse()
+        .map_err(|e: assay_metrics::text::tokenizers::UnknownTokenizer| e.to_string())
+}
+
+fn parse_smooth(s: &str) -> Result<SmoothMethod, String> {
+    s.parse()
+        .map_err(|e: assay_metrics::MetricError| e.to_string())
+}
+
+fn parse_rouge_type(s: &str) -> Result<RougeType, String> {
+    s.parse()
+        .map_err(|e: assay_metrics::MetricError| e.to_string())
+}
+
+fn parse_rouge_tokenizer(s: &str) -> Result<RougeTokenizer, String> {
+    s.parse()
+        .map_err(|e: assay_metrics::MetricError| e.to_string())
+}

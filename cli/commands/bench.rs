@@ -1,0 +1,174 @@
+//! `assay bench text`: time corpus BLEU, chrF and ROUGE-L/Lsum on a synthetic corpus.
+//! (Speed is measured here and in `cargo bench`, never asserted in tests.)
+
+use crate::args::Common;
+use crate::commands::text::stats_of;
+use crate::error::{CliError, CliResult};
+use crate::input::Segments;
+use crate::output::{write_atomic, ResultRow, ResultsDoc};
+use assay_metrics::text::bleu::{Bleu, BleuConfig};
+use assay_metrics::text::chrf::{Chrf, ChrfConfig};
+use assay_metrics::text::rouge::{Rouge, RougeConfig, RougeType};
+use assay_metrics::text::SegmentMetric;
+use assay_provenance::InputRecord;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::json;
+use std::path::Path;
+use std::time::Instant;
+
+const WORDS: &[&str] = &[
+    "the",
+    "a",
+    "of",
+    "to",
+    "and",
+    "in",
+    "model",
+    "data",
+    "results",
+    "system",
+    "evaluation",
+    "score",
+    "translation",
+    "summary",
+    "sentence",
+    "quick",
+    "brown",
+    "fox",
+    "jumps",
+    "over",
+    "lazy",
+    "dog",
+    "running",
+    "generalization",
+    "relational",
+    "happiness",
+    "studies",
+    "connections",
+    "hopeful",
+    "2,000",
+    "12.5%",
+    "U.S.",
+    "state-of-the-art",
+    "e-mail",
+    "café",
+    "naïve",
+    "(see",
+    "below)",
+    ",",
+    ".",
+    "!",
+    "?",
+    "\"",
+    "release",
+    "gate",
+    "report",
+    "watermark",
+    "audit",
+    "metrics",
+];
+
+/// A seeded corpus of `n` segment pairs: references of 5-45 words, hypotheses that drop,
+/// replace and swap some of them.
+pub fn synthetic_corpus(n: usize, seed: u64) -> (Vec<String>, Vec<String>) {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut hyps = Vec::with_capacity(n);
+    let mut refs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let len = rng.random_range(5..45);
+        let r: Vec<&str> = (0..len)
+            .map(|_| *WORDS.choose(&mut rng).expect("non-empty"))
+            .collect();
+        let mut h: Vec<&str> = Vec::with_capacity(r.len());
+        for w in &r {
+            if rng.random::<f64>() < 0.1 {
+                continue; // dropped
+            }
+            h.push(if rng.random::<f64>() < 0.15 {
+                WORDS.choose(&mut rng).expect("non-empty")
+            } else {
+                w
+            });
+        }
+        if h.len() > 3 {
+            let i = rng.random_range(0..h.len() - 1);
+            h.swap(i, i + 1);
+        }
+        refs.push(r.join(" "));
+        hyps.push(h.join(" "));
+    }
+    (hyps, refs)
+}
+
+fn seg(label: &str, lines: Vec<String>) -> Segments {
+    Segments {
+        label: label.to_string(),
+        record: InputRecord {
+            path: label.to_string(),
+            sha256: String::new(),
+        },
+        lines,
+    }
+}
+
+pub fn text(
+    segments: usize,
+    write_corpus: Option<&Path>,
+    seed: u64,
+    common: &Common,
+) -> CliResult<ResultsDoc> {
+    if segments == 0 {
+        return Err(CliError::Usage("--segments must be at least 1".into()));
+    }
+    let started = Instant::now();
+    let (hyps, refs) = synthetic_corpus(segments, seed);
+    if let Some(dir) = write_corpus {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::Input(format!("{}: {e}", dir.display())))?;
+        write_atomic(
+            &dir.join("hyp.txt"),
+            (hyps.join("\n") + "\n").as_bytes(),
+            &[],
+        )?;
+        write_atomic(
+            &dir.join("ref.txt"),
+            (refs.join("\n") + "\n").as_bytes(),
+            &[],
+        )?;
+    }
+    let hyp = seg("synthetic:hyp", hyps);
+    let rf = vec![seg("synthetic:ref", refs)];
+    let mut doc = ResultsDoc::new("bench text", started);
+    doc.seed = Some(seed);
+    let metrics: Vec<(&str, Box<dyn SegmentMetric>)> = vec![
+        ("bleu", Box::new(Bleu::new(BleuConfig::default())?)),
+        ("chrf", Box::new(Chrf::new(ChrfConfig::default())?)),
+        (
+            "rougeL+rougeLsum",
+            Box::new(Rouge::new(RougeConfig {
+                types: vec![RougeType::L, RougeType::Lsum],
+                ..Default::default()
+            })?),
+        ),
+    ];
+    for (name, m) in metrics {
+        let t = Instant::now();
+        let st = stats_of(m.as_ref(), &hyp, &rf, common.quiet, name)?;
+        let values = m.values(&st.totals(), st.len());
+        let secs = t.elapsed().as_secs_f64();
+        doc.results.push(ResultRow {
+            metric: format!("bench.{name}.seconds"),
+            value: secs,
+            ci_low: None,
+            ci_high: None,
+            n: segments,
+            details: json!({
+                "segments_per_s": segments as f64 / secs, "scores": values, "threads": rayon::current_num_threads(),
+                "note": format!("{:.0} segments/s", segments as f64 / secs),
+            }),
+        });
+    }
+    doc.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(doc)
+}

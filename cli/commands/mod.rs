@@ -1,0 +1,5 @@
+//! What each subcommand does: read inputs, call the libraries, fill a results document.
+
+pub mod bench;
+pub mod demo;
+pub mod text;
