@@ -348,6 +348,7 @@ fn bad_inputs_exit_2_and_name_the_problem() {
     std::fs::write(&badutf, b"fine\nbroken \xc3\x28 here\n").unwrap();
     let badutf = badutf.display().to_string();
     let jsonl = write(d, "x.jsonl", "{\"text\": \"a\"}\n{\"text\": \"b\"}\n");
+    let jsonl_nope = format!("{jsonl}:nope");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (
             vec!["text", "bleu", "--hyp", &two, "--ref", &three],
@@ -383,7 +384,7 @@ fn bad_inputs_exit_2_and_name_the_problem() {
                 "text",
                 "bleu",
                 "--hyp",
-                &format!("{jsonl}:nope"),
+                &jsonl_nope,
                 "--ref",
                 &two,
             ],
@@ -400,12 +401,12 @@ fn bad_inputs_exit_2_and_name_the_problem() {
                 "text",
                 "bleu",
                 "--hyp",
-                &two,
+                &jsonl,
                 "--ref",
                 &two,
                 "--sentence",
                 "--out",
-                &two,
+                &jsonl,
             ],
             "one of the inputs",
         ),
@@ -434,7 +435,7 @@ fn bad_inputs_exit_2_and_name_the_problem() {
         );
     }
     // The input that --out pointed at is untouched.
-    assert_eq!(std::fs::read_to_string(&two).unwrap(), "a\nb\n");
+    assert_eq!(std::fs::read_to_string(&jsonl).unwrap(), "{\"text\": \"a\"}\n{\"text\": \"b\"}\n");
     // A JSONL column works where a plain file would: same counts, so it runs.
     let ok = assay(&["text", "bleu", "--hyp", &jsonl, "--ref", &two, "--json"]);
     assert!(
