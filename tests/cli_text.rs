@@ -380,14 +380,7 @@ fn bad_inputs_exit_2_and_name_the_problem() {
             "no such file",
         ),
         (
-            vec![
-                "text",
-                "bleu",
-                "--hyp",
-                &jsonl_nope,
-                "--ref",
-                &two,
-            ],
+            vec!["text", "bleu", "--hyp", &jsonl_nope, "--ref", &two],
             "no column 'nope' (columns: text)",
         ),
         (
@@ -435,7 +428,10 @@ fn bad_inputs_exit_2_and_name_the_problem() {
         );
     }
     // The input that --out pointed at is untouched.
-    assert_eq!(std::fs::read_to_string(&jsonl).unwrap(), "{\"text\": \"a\"}\n{\"text\": \"b\"}\n");
+    assert_eq!(
+        std::fs::read_to_string(&jsonl).unwrap(),
+        "{\"text\": \"a\"}\n{\"text\": \"b\"}\n"
+    );
     // A JSONL column works where a plain file would: same counts, so it runs.
     let ok = assay(&["text", "bleu", "--hyp", &jsonl, "--ref", &two, "--json"]);
     assert!(

@@ -26,17 +26,21 @@ impl Tokenize for Tokenizer13a {
     }
 
     fn tokenize(&self, line: &str) -> String {
-        // The language-independent part of mteval-v13a, in its order.
-        let mut s = line
-            .replace("<skipped>", "")
-            .replace("-\n", "")
-            .replace('\n', " ");
+        // The language-independent part of mteval-v13a, in its order. Most segments contain
+        // none of these, so each replacement runs only when its pattern is present.
+        let mut s = std::borrow::Cow::Borrowed(line);
+        for (pat, rep) in [("<skipped>", ""), ("-\n", ""), ("\n", " ")] {
+            if s.contains(pat) {
+                s = std::borrow::Cow::Owned(s.replace(pat, rep));
+            }
+        }
         if s.contains('&') {
-            s = s
-                .replace("&quot;", "\"")
-                .replace("&amp;", "&")
-                .replace("&lt;", "<")
-                .replace("&gt;", ">");
+            s = std::borrow::Cow::Owned(
+                s.replace("&quot;", "\"")
+                    .replace("&amp;", "&")
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">"),
+            );
         }
         // Padding with spaces lets the period/comma rules see the segment's ends.
         self.post.apply(&format!(" {s} "))
