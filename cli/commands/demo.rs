@@ -1,14 +1,14 @@
 //! `assay demo`: the full audit on bundled data, offline. Until the reference generators
 //! exist, that is every text metric on a small bundled sample with two references.
 
-use crate::args::{BleuFlags, ChrfFlags, DemoArgs, RougeFlags};
+use crate::args::DemoArgs;
 use crate::commands::text::{bleu_metric, chrf_metric, rouge_metric, score_into};
 use crate::error::CliResult;
 use crate::input::{text_lines, Segments};
 use crate::output::ResultsDoc;
-use assay_metrics::text::bleu::SmoothMethod;
+use assay_metrics::text::bleu::BleuConfig;
+use assay_metrics::text::chrf::ChrfConfig;
 use assay_metrics::text::rouge::RougeConfig;
-use assay_metrics::text::tokenizers::TokenizerKind;
 use assay_provenance::InputRecord;
 use std::time::Instant;
 
@@ -30,32 +30,15 @@ pub fn run(a: &DemoArgs) -> CliResult<ResultsDoc> {
     let hyp = bundled("hyp.txt", HYP)?;
     let refs = vec![bundled("ref.txt", REF)?, bundled("ref2.txt", REF2)?];
     let mut doc = ResultsDoc::new("demo", started);
-    let bleu = BleuFlags {
-        tokenize: TokenizerKind::T13a,
-        smooth_method: SmoothMethod::Exp,
-        smooth_value: None,
-        lowercase: false,
-        effective_order: false,
-        max_ngram_order: 4,
-    };
-    let chrf = |word_order| ChrfFlags {
-        char_order: 6,
-        word_order,
-        beta: 2,
-        lowercase: false,
-        whitespace: false,
-        eps_smoothing: false,
-    };
-    let rouge = RougeFlags {
-        types: RougeConfig::default().types,
-        stemmer: true,
-        tokenizer: Default::default(),
+    let rouge = RougeConfig {
+        use_stemmer: true,
+        ..Default::default()
     };
     for tm in [
-        bleu_metric(&bleu)?,
-        chrf_metric(&chrf(0))?,
-        chrf_metric(&chrf(2))?,
-        rouge_metric(&rouge)?,
+        bleu_metric(BleuConfig::default())?,
+        chrf_metric(ChrfConfig::default())?,
+        chrf_metric(ChrfConfig::plus_plus())?,
+        rouge_metric(rouge)?,
     ] {
         score_into(&mut doc, &tm, &hyp, &refs, 1000, a.seed, a.common.quiet)?;
     }

@@ -56,8 +56,7 @@ pub struct TextMetric {
     pub details: Box<dyn Fn(&[f64], usize) -> Vec<Value>>,
 }
 
-pub fn bleu_metric(f: &BleuFlags) -> CliResult<TextMetric> {
-    let cfg = bleu_config(f);
+pub fn bleu_metric(cfg: BleuConfig) -> CliResult<TextMetric> {
     let bleu = Bleu::new(cfg.clone())?;
     let sentence = Bleu::new(BleuConfig {
         effective_order: true,
@@ -78,8 +77,7 @@ pub fn bleu_metric(f: &BleuFlags) -> CliResult<TextMetric> {
     })
 }
 
-pub fn chrf_metric(f: &ChrfFlags) -> CliResult<TextMetric> {
-    let cfg = chrf_config(f);
+pub fn chrf_metric(cfg: ChrfConfig) -> CliResult<TextMetric> {
     let name = Chrf::new(cfg.clone())?.name();
     Ok(TextMetric {
         metric: Box::new(Chrf::new(cfg.clone())?),
@@ -88,8 +86,7 @@ pub fn chrf_metric(f: &ChrfFlags) -> CliResult<TextMetric> {
     })
 }
 
-pub fn rouge_metric(f: &RougeFlags) -> CliResult<TextMetric> {
-    let cfg = rouge_config(f);
+pub fn rouge_metric(cfg: RougeConfig) -> CliResult<TextMetric> {
     let k = cfg.types.len();
     Ok(TextMetric {
         metric: Box::new(Rouge::new(cfg.clone())?),
@@ -260,15 +257,30 @@ fn run_metric(
 }
 
 pub fn bleu(inputs: &TextInputs, flags: &BleuFlags, common: &Common) -> CliResult<ResultsDoc> {
-    run_metric("text bleu", bleu_metric(flags)?, inputs, common)
+    run_metric(
+        "text bleu",
+        bleu_metric(bleu_config(flags))?,
+        inputs,
+        common,
+    )
 }
 
 pub fn chrf(inputs: &TextInputs, flags: &ChrfFlags, common: &Common) -> CliResult<ResultsDoc> {
-    run_metric("text chrf", chrf_metric(flags)?, inputs, common)
+    run_metric(
+        "text chrf",
+        chrf_metric(chrf_config(flags))?,
+        inputs,
+        common,
+    )
 }
 
 pub fn rouge(inputs: &TextInputs, flags: &RougeFlags, common: &Common) -> CliResult<ResultsDoc> {
-    run_metric("text rouge", rouge_metric(flags)?, inputs, common)
+    run_metric(
+        "text rouge",
+        rouge_metric(rouge_config(flags))?,
+        inputs,
+        common,
+    )
 }
 
 pub fn compare(a: &CompareArgs) -> CliResult<ResultsDoc> {
@@ -295,20 +307,9 @@ pub fn compare(a: &CompareArgs) -> CliResult<ResultsDoc> {
     doc.seed = Some(a.seed);
     for name in &a.metrics {
         let tm = match name {
-            TextMetricName::Bleu => bleu_metric(&a.bleu)?,
-            TextMetricName::Chrf => chrf_metric(&ChrfFlags {
-                char_order: 6,
-                word_order: 0,
-                beta: 2,
-                lowercase: false,
-                whitespace: false,
-                eps_smoothing: false,
-            })?,
-            TextMetricName::Rouge => rouge_metric(&RougeFlags {
-                types: RougeConfig::default().types,
-                stemmer: false,
-                tokenizer: Default::default(),
-            })?,
+            TextMetricName::Bleu => bleu_metric(bleu_config(&a.bleu))?,
+            TextMetricName::Chrf => chrf_metric(ChrfConfig::default())?,
+            TextMetricName::Rouge => rouge_metric(RougeConfig::default())?,
         };
         let m = tm.metric.as_ref();
         let names = m.value_names();
