@@ -8,7 +8,6 @@ use super::pystr;
 use super::tokenizers::{Tokenize, TokenizerKind};
 use super::{corpus_stats, SegmentMetric};
 use crate::MetricError;
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 use std::fmt;
 use std::str::FromStr;
@@ -258,14 +257,6 @@ impl SegmentMetric for Bleu {
             .map(|r| vocab.ids(pystr::split(r)))
             .collect();
 
-        // Reference n-gram counts: the maximum over references.
-        let mut ref_max: FxHashMap<&[u32], u32> = FxHashMap::default();
-        for ids in &ref_ids {
-            for (g, c) in ngrams::count_all(ids, order) {
-                let e = ref_max.entry(g).or_insert(0);
-                *e = (*e).max(c);
-            }
-        }
         // Closest reference length; ties go to the shorter reference.
         let hyp_len = hyp_ids.len() as i64;
         let mut closest: Option<(i64, i64)> = None;
@@ -281,12 +272,33 @@ impl SegmentMetric for Bleu {
         out.fill(0.0);
         out[0] = hyp_len as f64;
         out[1] = closest.map_or(-1, |(_, l)| l) as f64;
-        for (g, c) in ngrams::count_all(&hyp_ids, order) {
-            let n = g.len() - 1;
-            out[2 + order + n] += c as f64;
-            if let Some(&r) = ref_max.get(g) {
-                out[2 + n] += c.min(r) as f64;
-            }
+        for n in 1..=order {
+            out[2 + order + n - 1] = hyp_ids.len().saturating_sub(n - 1) as f64;
+            // Matches clipped by the largest count in any one reference.
+            out[2 + n - 1] = match ngrams::sorted_packed(&hyp_ids, n, 32) {
+                Some(h) => {
+                    let refs: Vec<Vec<u128>> = ref_ids
+                        .iter()
+                        .map(|r| ngrams::sorted_packed(r, n, 32).expect("same order fits"))
+                        .collect();
+                    ngrams::clipped_by_max(&h, &refs)
+                }
+                None => {
+                    // Orders above 4 do not pack into 128 bits: count with hashes.
+                    let h = ngrams::count(&hyp_ids, n);
+                    let rs: Vec<_> = ref_ids.iter().map(|r| ngrams::count(r, n)).collect();
+                    h.iter()
+                        .map(|(g, &c)| {
+                            c.min(
+                                rs.iter()
+                                    .map(|r| r.get(g).copied().unwrap_or(0))
+                                    .max()
+                                    .unwrap_or(0),
+                            ) as u64
+                        })
+                        .sum()
+                }
+            } as f64;
         }
     }
 

@@ -9,7 +9,6 @@ use super::pystr;
 use super::{corpus_stats, SegmentMetric};
 use crate::MetricError;
 use serde::Serialize;
-use std::hash::Hash;
 
 /// chrF settings; `Default` is sacrebleu's `CHRF()` (chrF2, no word n-grams).
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -82,23 +81,46 @@ pub struct Chrf {
     pub config: ChrfConfig,
 }
 
-/// `[hyp, ref, match]` for one order; the hypothesis count is 0 when the reference has no
-/// n-gram of that order (sacrebleu: "don't count hits if no reference exists").
-fn match_stats<T: Hash + Eq>(
-    hyp: &ngrams::Counts<'_, T>,
-    rf: &ngrams::Counts<'_, T>,
-    out: &mut [f64],
-) {
-    let mut matched = 0u64;
-    let mut hyp_count = 0u64;
-    for (g, &c) in hyp {
-        hyp_count += c as u64;
-        if let Some(&r) = rf.get(g) {
-            matched += c.min(r) as u64;
+/// n-grams of one order, sorted and packed when they fit in 128 bits, else hash-counted.
+enum Grams<'a> {
+    Packed(Vec<u128>),
+    Counted(ngrams::Counts<'a, u32>),
+}
+
+impl<'a> Grams<'a> {
+    fn of(seq: &'a [u32], n: usize, bits: u32) -> Self {
+        match ngrams::sorted_packed(seq, n, bits) {
+            Some(v) => Grams::Packed(v),
+            None => Grams::Counted(ngrams::count(seq, n)),
         }
     }
-    out[0] = if rf.is_empty() { 0.0 } else { hyp_count as f64 };
-    out[1] = rf.values().map(|&c| c as u64).sum::<u64>() as f64;
+
+    fn total(&self) -> u64 {
+        match self {
+            Grams::Packed(v) => v.len() as u64,
+            Grams::Counted(m) => m.values().map(|&c| c as u64).sum(),
+        }
+    }
+}
+
+/// `[hyp, ref, match]` for one order; the hypothesis count is 0 when the reference has no
+/// n-gram of that order (sacrebleu: "don't count hits if no reference exists").
+fn match_stats(hyp: &Grams, rf: &Grams, out: &mut [f64]) {
+    let matched = match (hyp, rf) {
+        (Grams::Packed(h), Grams::Packed(r)) => ngrams::intersection(h, r),
+        (Grams::Counted(h), Grams::Counted(r)) => h
+            .iter()
+            .map(|(g, &c)| c.min(r.get(g).copied().unwrap_or(0)) as u64)
+            .sum(),
+        _ => unreachable!("hypothesis and reference n-grams of one order are stored alike"),
+    };
+    let ref_total = rf.total();
+    out[0] = if ref_total == 0 {
+        0.0
+    } else {
+        hyp.total() as f64
+    };
+    out[1] = ref_total as f64;
     out[2] = matched as f64;
 }
 
@@ -168,14 +190,25 @@ impl Chrf {
     }
 }
 
-/// Characters of a segment for character n-grams (whitespace removed unless kept).
-fn chars_of(s: &str, keep_ws: bool) -> Vec<char> {
-    if keep_ws {
-        s.chars().collect()
+/// Code points of a segment for character n-grams (whitespace removed unless kept).
+fn chars_of(s: &str, keep_ws: bool) -> Vec<u32> {
+    s.chars()
+        .filter(|&c| keep_ws || !pystr::is_py_space(c))
+        .map(|c| c as u32)
+        .collect()
+}
+
+fn lower_if(s: &str, lowercase: bool) -> std::borrow::Cow<'_, str> {
+    if lowercase {
+        s.to_lowercase().into()
     } else {
-        s.chars().filter(|&c| !pystr::is_py_space(c)).collect()
+        s.into()
     }
 }
+
+/// Bits per packed item: a code point needs 21, a word id 32.
+const CHAR_BITS: u32 = 21;
+const WORD_BITS: u32 = 32;
 
 impl SegmentMetric for Chrf {
     fn value_names(&self) -> Vec<String> {
@@ -192,24 +225,17 @@ impl SegmentMetric for Chrf {
 
     fn segment_stats(&self, hyp: &str, refs: &[&str], out: &mut [f64]) {
         let c = &self.config;
-        let lower = |s: &str| {
-            if c.lowercase {
-                s.to_lowercase()
-            } else {
-                s.to_string()
-            }
-        };
-        let hyp = lower(hyp);
-        let refs: Vec<String> = refs.iter().map(|r| lower(r)).collect();
+        let hyp = lower_if(hyp, c.lowercase);
+        let refs: Vec<_> = refs.iter().map(|r| lower_if(r, c.lowercase)).collect();
 
         let hyp_chars = chars_of(&hyp, c.whitespace);
         let hyp_char_ngrams: Vec<_> = (1..=c.char_order)
-            .map(|n| ngrams::count(&hyp_chars, n))
+            .map(|n| Grams::of(&hyp_chars, n, CHAR_BITS))
             .collect();
         let mut vocab = Vocab::default();
         let hyp_words = vocab.ids(words_for_chrf(&hyp));
         let hyp_word_ngrams: Vec<_> = (1..=c.word_order)
-            .map(|n| ngrams::count(&hyp_words, n))
+            .map(|n| Grams::of(&hyp_words, n, WORD_BITS))
             .collect();
 
         let ref_words: Vec<Vec<u32>> = refs.iter().map(|r| vocab.ids(words_for_chrf(r))).collect();
@@ -219,11 +245,11 @@ impl SegmentMetric for Chrf {
         for (r, r_words) in refs.iter().zip(&ref_words) {
             let r_chars = chars_of(r, c.whitespace);
             for n in 1..=c.char_order {
-                let rc = ngrams::count(&r_chars, n);
+                let rc = Grams::of(&r_chars, n, CHAR_BITS);
                 match_stats(&hyp_char_ngrams[n - 1], &rc, &mut stats[3 * (n - 1)..3 * n]);
             }
             for n in 1..=c.word_order {
-                let rw = ngrams::count(r_words, n);
+                let rw = Grams::of(r_words, n, WORD_BITS);
                 let i = c.char_order + n - 1;
                 match_stats(&hyp_word_ngrams[n - 1], &rw, &mut stats[3 * i..3 * i + 3]);
             }

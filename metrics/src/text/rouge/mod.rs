@@ -106,14 +106,30 @@ impl RougeScore {
 }
 
 fn score_ngrams(target: &[u32], pred: &[u32], n: usize) -> RougeScore {
-    let t = super::ngrams::count(target, n);
-    let p = super::ngrams::count(pred, n);
-    let mut inter = 0u64;
-    for (g, &c) in &t {
-        inter += c.min(p.get(g).copied().unwrap_or(0)) as u64;
-    }
-    let tn: u64 = t.values().map(|&c| c as u64).sum();
-    let pn: u64 = p.values().map(|&c| c as u64).sum();
+    let (inter, tn, pn) = match (
+        super::ngrams::sorted_packed(target, n, 32),
+        super::ngrams::sorted_packed(pred, n, 32),
+    ) {
+        (Some(t), Some(p)) => (
+            super::ngrams::intersection(&t, &p),
+            t.len() as u64,
+            p.len() as u64,
+        ),
+        _ => {
+            // Orders above 4 do not pack into 128 bits: count with hashes.
+            let t = super::ngrams::count(target, n);
+            let p = super::ngrams::count(pred, n);
+            let inter = t
+                .iter()
+                .map(|(g, &c)| c.min(p.get(g).copied().unwrap_or(0)) as u64)
+                .sum();
+            (
+                inter,
+                t.values().map(|&c| c as u64).sum(),
+                p.values().map(|&c| c as u64).sum(),
+            )
+        }
+    };
     RougeScore::new(
         inter as f64 / pn.max(1) as f64,
         inter as f64 / tn.max(1) as f64,
