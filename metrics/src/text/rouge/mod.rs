@@ -248,31 +248,37 @@ impl Rouge {
         Ok(Rouge { config })
     }
 
-    fn tokens(&self, text: &str) -> Vec<String> {
-        tokenize(text, self.config.use_stemmer, self.config.tokenizer)
+    /// Token ids of `text`, interned in `vocab` (shared by target and prediction).
+    fn token_ids(&self, text: &str, vocab: &mut FxHashMap<String, u32>) -> Vec<u32> {
+        let mut ids = Vec::new();
+        tokenize::for_each_token(text, self.config.use_stemmer, self.config.tokenizer, |t| {
+            let id = match vocab.get(t) {
+                Some(&id) => id,
+                None => {
+                    let id = vocab.len() as u32;
+                    vocab.insert(t.to_string(), id);
+                    id
+                }
+            };
+            ids.push(id);
+        });
+        ids
     }
 
     /// Scores of every configured type for one target and one prediction (`RougeScorer.score`).
     pub fn score(&self, target: &str, prediction: &str) -> Vec<RougeScore> {
         let mut vocab: FxHashMap<String, u32> = FxHashMap::default();
-        let mut ids = |toks: Vec<String>| -> Vec<u32> {
-            toks.into_iter()
-                .map(|t| {
-                    let next = vocab.len() as u32;
-                    *vocab.entry(t).or_insert(next)
-                })
-                .collect()
-        };
+        let mut ids = |text: &str| self.token_ids(text, &mut vocab);
         let needs_whole = self.config.types.iter().any(|t| *t != RougeType::Lsum);
         let (t, p) = if needs_whole {
-            (ids(self.tokens(target)), ids(self.tokens(prediction)))
+            (ids(target), ids(prediction))
         } else {
             (Vec::new(), Vec::new())
         };
         let mut sents = |text: &str| -> Vec<Vec<u32>> {
             text.split('\n')
                 .filter(|s| !s.is_empty())
-                .map(|s| ids(self.tokens(s)))
+                .map(&mut ids)
                 .collect()
         };
         let lsum = if self.config.types.contains(&RougeType::Lsum) {

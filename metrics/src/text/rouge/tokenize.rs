@@ -53,26 +53,35 @@ fn unicode_token_re() -> &'static regex::Regex {
 
 /// Tokens of `text`, stemmed with Porter (tokens longer than 3 characters) if asked.
 pub fn tokenize(text: &str, use_stemmer: bool, tokenizer: RougeTokenizer) -> Vec<String> {
+    let mut out = Vec::new();
+    for_each_token(text, use_stemmer, tokenizer, |t| out.push(t.to_string()));
+    out
+}
+
+/// [`tokenize`] without allocating a string per token: `f` sees each token in order.
+pub(crate) fn for_each_token(
+    text: &str,
+    use_stemmer: bool,
+    tokenizer: RougeTokenizer,
+    mut f: impl FnMut(&str),
+) {
     let lower = text.to_lowercase();
-    let raw: Vec<&str> = match tokenizer {
+    let mut emit = |t: &str| {
+        if use_stemmer && t.chars().count() > 3 {
+            f(&super::porter::stem(t))
+        } else {
+            f(t)
+        }
+    };
+    match tokenizer {
         RougeTokenizer::Default => lower
             .split(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit()))
             .filter(|t| !t.is_empty())
-            .collect(),
+            .for_each(&mut emit),
         RougeTokenizer::Unicode => unicode_token_re()
             .find_iter(&lower)
-            .map(|m| m.as_str())
-            .collect(),
-    };
-    raw.into_iter()
-        .map(|t| {
-            if use_stemmer && t.chars().count() > 3 {
-                super::porter::stem(t)
-            } else {
-                t.to_string()
-            }
-        })
-        .collect()
+            .for_each(|m| emit(m.as_str())),
+    }
 }
 
 #[cfg(test)]
