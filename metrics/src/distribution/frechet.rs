@@ -1,0 +1,178 @@
+//! Fréchet distance between Gaussians N(μ1, Σ1) and N(μ2, Σ2) (the "F" of FID):
+//! |μ1 - μ2|² + tr Σ1 + tr Σ2 - 2 tr (Σ1 Σ2)^{1/2}, in f64.
+//!
+//! The trace term never goes through an unsymmetric square root (scipy's `sqrtm`, which
+//! pytorch-fid uses, and which returns complex noise on ill-conditioned inputs). It is the sum
+//! of square roots of the eigenvalues of a *symmetric* matrix similar to Σ1 Σ2:
+//! - if Σ1 = L Lᵀ (Cholesky succeeds), Lᵀ Σ2 L;
+//! - otherwise (Σ1 singular, e.g. fewer samples than dimensions), Σ1^{1/2} Σ2 Σ1^{1/2} with
+//!   Σ1^{1/2} from the eigen-decomposition of Σ1, negative round-off eigenvalues set to 0.
+
+use super::gaussian::GaussianStats;
+use crate::MetricError;
+use nalgebra::{DMatrix, DVector, SymmetricEigen};
+use serde::Serialize;
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FrechetDistance {
+    pub value: f64,
+    /// |μ1 - μ2|².
+    pub mean_term: f64,
+    /// tr Σ1 + tr Σ2 - 2 tr (Σ1 Σ2)^{1/2}.
+    pub covariance_term: f64,
+    /// "cholesky" or "eigen" (Σ1 not positive definite).
+    pub route: &'static str,
+    /// The raw value when round-off made it negative and it was clamped to 0.
+    pub clamped_from: Option<f64>,
+    pub warnings: Vec<String>,
+}
+
+fn symmetrize(m: &DMatrix<f64>) -> DMatrix<f64> {
+    (m + m.transpose()) * 0.5
+}
+
+/// tr (Σ1 Σ2)^{1/2}, and which route computed it.
+fn trace_sqrt_product(
+    s1: &DMatrix<f64>,
+    s2: &DMatrix<f64>,
+    warnings: &mut Vec<String>,
+) -> (f64, &'static str) {
+    let (m, route) = match s1.clone().cholesky() {
+        Some(ch) => {
+            let l = ch.l();
+            (symmetrize(&(l.transpose() * s2 * &l)), "cholesky")
+        }
+        None => {
+            warnings.push("the first covariance is singular (fewer samples than dimensions, or constant features); used the eigen route".into());
+            let e = SymmetricEigen::new(symmetrize(s1));
+            let sqrt_vals = e.eigenvalues.map(|v| v.max(0.0).sqrt());
+            let root =
+                &e.eigenvectors * DMatrix::from_diagonal(&sqrt_vals) * e.eigenvectors.transpose();
+            (symmetrize(&(&root * s2 * &root)), "eigen")
+        }
+    };
+    let vals = m.symmetric_eigenvalues();
+    let scale = vals.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let most_negative = vals.iter().cloned().fold(0.0f64, f64::min);
+    if most_negative < -1e-8 * scale.max(1e-300) {
+        warnings.push(format!(
+            "an eigenvalue of the covariance product is {most_negative:.3e} (below round-off): a covariance may not be positive semi-definite"
+        ));
+    }
+    (vals.iter().map(|v| v.max(0.0).sqrt()).sum(), route)
+}
+
+/// The Fréchet distance from means and covariances.
+pub fn frechet_distance(
+    mu1: &DVector<f64>,
+    sigma1: &DMatrix<f64>,
+    mu2: &DVector<f64>,
+    sigma2: &DMatrix<f64>,
+) -> Result<FrechetDistance, MetricError> {
+    let d = mu1.len();
+    for (name, r, c) in [
+        ("mu2", mu2.len(), 1),
+        ("sigma1", sigma1.nrows(), sigma1.ncols()),
+        ("sigma2", sigma2.nrows(), sigma2.ncols()),
+    ] {
+        let want = if name == "mu2" { (d, 1) } else { (d, d) };
+        if (r, c) != want {
+            return Err(MetricError::InvalidConfig(format!(
+                "{name} is {r}x{c}, expected {}x{}",
+                want.0, want.1
+            )));
+        }
+    }
+    for (name, v) in [
+        ("mu1", mu1.as_slice()),
+        ("mu2", mu2.as_slice()),
+        ("sigma1", sigma1.as_slice()),
+        ("sigma2", sigma2.as_slice()),
+    ] {
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            return Err(MetricError::InvalidConfig(format!(
+                "{name} has a non-finite value at index {i}"
+            )));
+        }
+    }
+    let mut warnings = Vec::new();
+    let diff = mu1 - mu2;
+    let mean_term = diff.dot(&diff);
+    let (tr_sqrt, route) = trace_sqrt_product(sigma1, sigma2, &mut warnings);
+    let covariance_term = sigma1.trace() + sigma2.trace() - 2.0 * tr_sqrt;
+    let raw = mean_term + covariance_term;
+    let (value, clamped_from) = if raw < 0.0 {
+        warnings.push(format!(
+            "the distance came out {raw:.3e} by round-off and was clamped to 0"
+        ));
+        (0.0, Some(raw))
+    } else {
+        (raw, None)
+    };
+    Ok(FrechetDistance {
+        value,
+        mean_term,
+        covariance_term,
+        route,
+        clamped_from,
+        warnings,
+    })
+}
+
+/// The Fréchet distance between two sets of accumulated statistics.
+pub fn frechet_distance_of(
+    a: &GaussianStats,
+    b: &GaussianStats,
+) -> Result<FrechetDistance, MetricError> {
+    if a.dim() != b.dim() {
+        return Err(MetricError::DimensionMismatch(a.dim(), b.dim()));
+    }
+    frechet_distance(&a.mean, &a.covariance()?, &b.mean, &b.covariance()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn diagonal_gaussians_have_a_closed_form() {
+        // For diagonal covariances: Σ (μ1-μ2)² + Σ (√a - √b)².
+        let mu1 = DVector::from_vec(vec![0.0, 1.0, 2.0]);
+        let mu2 = DVector::from_vec(vec![1.0, 1.0, 0.0]);
+        let a: [f64; 3] = [1.0, 4.0, 9.0];
+        let b: [f64; 3] = [4.0, 1.0, 0.25];
+        let s1 = DMatrix::from_diagonal(&DVector::from_row_slice(&a));
+        let s2 = DMatrix::from_diagonal(&DVector::from_row_slice(&b));
+        let want: f64 = 1.0
+            + 0.0
+            + 4.0
+            + a.iter()
+                .zip(&b)
+                .map(|(x, y)| (x.sqrt() - y.sqrt()).powi(2))
+                .sum::<f64>();
+        let fd = frechet_distance(&mu1, &s1, &mu2, &s2).unwrap();
+        assert!((fd.value - want).abs() < 1e-12, "{} vs {want}", fd.value);
+        assert_eq!(fd.route, "cholesky");
+    }
+
+    #[test]
+    fn identical_and_singular_inputs_stay_finite_and_non_negative() {
+        let mu = DVector::from_vec(vec![0.5, -0.5]);
+        // Rank 1: singular.
+        let s = DMatrix::from_row_slice(2, 2, &[1.0, 1.0, 1.0, 1.0]);
+        let fd = frechet_distance(&mu, &s, &mu, &s).unwrap();
+        assert!(fd.value >= 0.0 && fd.value < 1e-12, "{}", fd.value);
+        assert_eq!(fd.route, "eigen");
+        assert!(!fd.warnings.is_empty());
+    }
+
+    #[test]
+    fn shapes_and_non_finite_values_are_errors() {
+        let mu = DVector::from_vec(vec![0.0, 0.0]);
+        let s = DMatrix::identity(2, 2);
+        let s3 = DMatrix::identity(3, 3);
+        assert!(frechet_distance(&mu, &s, &mu, &s3).is_err());
+        let bad = DVector::from_vec(vec![f64::NAN, 0.0]);
+        assert!(frechet_distance(&bad, &s, &mu, &s).is_err());
+    }
+}

@@ -1,0 +1,167 @@
+//! Streaming Gaussian statistics of features: mean and covariance, mergeable across shards.
+//!
+//! The accumulator keeps `n`, the mean and the centred scatter matrix M2 = Σ (x - μ)(x - μ)ᵀ
+//! in f64, and merges with Chan, Golub and LeVeque's pairwise update
+//! (M2 = M2a + M2b + δδᵀ·na·nb/n): unlike raw sums Σx, Σxxᵀ it does not lose digits when the
+//! mean is large against the spread. Each batch is centred on its own mean first (two-pass).
+//! Raw sums, as stats files store them, are derived on demand.
+
+use super::Features;
+use crate::MetricError;
+use nalgebra::{DMatrix, DVector};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GaussianStats {
+    pub n: usize,
+    pub mean: DVector<f64>,
+    /// Σ (x - mean)(x - mean)ᵀ.
+    pub m2: DMatrix<f64>,
+}
+
+impl GaussianStats {
+    pub fn new(dim: usize) -> Self {
+        GaussianStats {
+            n: 0,
+            mean: DVector::zeros(dim),
+            m2: DMatrix::zeros(dim, dim),
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        self.mean.len()
+    }
+
+    /// Statistics of one batch.
+    pub fn of(batch: &Features) -> Self {
+        let x = batch.matrix();
+        let n = batch.rows;
+        if n == 0 {
+            return GaussianStats::new(batch.dim);
+        }
+        let mean = DVector::from_iterator(batch.dim, x.column_iter().map(|c| c.sum() / n as f64));
+        let mut centred = x;
+        for mut row in centred.row_iter_mut() {
+            row -= mean.transpose();
+        }
+        let m2 = centred.transpose() * &centred;
+        GaussianStats { n, mean, m2 }
+    }
+
+    pub fn update(&mut self, batch: &Features) -> Result<(), MetricError> {
+        if batch.dim != self.dim() {
+            return Err(MetricError::DimensionMismatch(self.dim(), batch.dim));
+        }
+        let b = GaussianStats::of(batch);
+        self.merge(&b)
+    }
+
+    pub fn merge(&mut self, other: &GaussianStats) -> Result<(), MetricError> {
+        if other.dim() != self.dim() {
+            return Err(MetricError::DimensionMismatch(self.dim(), other.dim()));
+        }
+        if other.n == 0 {
+            return Ok(());
+        }
+        if self.n == 0 {
+            *self = other.clone();
+            return Ok(());
+        }
+        let (na, nb) = (self.n as f64, other.n as f64);
+        let n = na + nb;
+        let delta = &other.mean - &self.mean;
+        self.m2 += &other.m2 + (&delta * delta.transpose()) * (na * nb / n);
+        self.mean += delta * (nb / n);
+        self.n += other.n;
+        Ok(())
+    }
+
+    /// The sample covariance with n - 1 in the denominator (numpy's `np.cov(rowvar=False)`).
+    pub fn covariance(&self) -> Result<DMatrix<f64>, MetricError> {
+        if self.n < 2 {
+            return Err(MetricError::TooFewSamples {
+                what: "a covariance",
+                need: 2,
+                got: self.n,
+            });
+        }
+        Ok(&self.m2 / (self.n as f64 - 1.0))
+    }
+
+    /// Σx, as mergeable stats files store it.
+    pub fn sum(&self) -> DVector<f64> {
+        &self.mean * self.n as f64
+    }
+
+    /// Σxxᵀ, as mergeable stats files store it.
+    pub fn outer(&self) -> DMatrix<f64> {
+        &self.m2 + (&self.mean * self.mean.transpose()) * self.n as f64
+    }
+
+    /// Rebuild from raw sums (n, Σx, Σxxᵀ).
+    pub fn from_sums(n: usize, sum: DVector<f64>, outer: DMatrix<f64>) -> Self {
+        let mean = if n > 0 {
+            sum / n as f64
+        } else {
+            DVector::zeros(outer.nrows())
+        };
+        let m2 = &outer - (&mean * mean.transpose()) * n as f64;
+        GaussianStats { n, mean, m2 }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feats(rows: usize, dim: usize, seed: u64, offset: f64) -> Features {
+        let mut x = seed;
+        let data = (0..rows * dim)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                offset + ((x >> 11) as f64 / (1u64 << 53) as f64)
+            })
+            .collect();
+        Features::new(rows, dim, data).unwrap()
+    }
+
+    #[test]
+    fn merged_shards_equal_the_whole() {
+        let all = feats(300, 5, 1, 1000.0);
+        let whole = GaussianStats::of(&all);
+        let mut acc = GaussianStats::new(5);
+        for chunk in [0..17, 17..100, 100..299, 299..300] {
+            let idx: Vec<usize> = chunk.collect();
+            acc.update(&all.select(&idx)).unwrap();
+        }
+        assert_eq!(acc.n, 300);
+        let (a, b) = (acc.covariance().unwrap(), whole.covariance().unwrap());
+        assert!((a - &b).abs().max() < 1e-12 * b.abs().max(), "merge drifts");
+        assert!((acc.mean - whole.mean).abs().max() < 1e-9);
+    }
+
+    #[test]
+    fn covariance_matches_the_two_pass_formula() {
+        let f = feats(50, 3, 9, 0.0);
+        let c = GaussianStats::of(&f).covariance().unwrap();
+        let mean: Vec<f64> = (0..3)
+            .map(|j| (0..50).map(|i| f.row(i)[j]).sum::<f64>() / 50.0)
+            .collect();
+        let c01: f64 = (0..50)
+            .map(|i| (f.row(i)[0] - mean[0]) * (f.row(i)[1] - mean[1]))
+            .sum::<f64>()
+            / 49.0;
+        assert!((c[(0, 1)] - c01).abs() < 1e-15);
+        assert!(GaussianStats::of(&feats(1, 3, 1, 0.0))
+            .covariance()
+            .is_err());
+    }
+
+    #[test]
+    fn raw_sums_round_trip() {
+        let s = GaussianStats::of(&feats(40, 4, 3, 2.0));
+        let back = GaussianStats::from_sums(s.n, s.sum(), s.outer());
+        assert!((back.m2 - &s.m2).abs().max() < 1e-9);
+    }
+}

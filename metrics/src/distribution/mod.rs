@@ -1,0 +1,12 @@
+//! Distribution metrics on feature sets: Fréchet distance, KID, Inception Score, and
+//! precision/recall/density/coverage. They take features from any extractor (Inception,
+//! CLIP, DINOv2, audio embeddings), as row-major matrices.
+
+pub mod features;
+pub mod frechet;
+pub mod gaussian;
+pub mod inception_score;
+pub mod kid;
+pub mod prdc;
+
+pub use features::Features;
