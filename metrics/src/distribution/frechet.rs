@@ -2,11 +2,9 @@
 //! |μ1 - μ2|² + tr Σ1 + tr Σ2 - 2 tr (Σ1 Σ2)^{1/2}, in f64.
 //!
 //! The trace term never goes through an unsymmetric square root (scipy's `sqrtm`, which
-//! pytorch-fid uses, and which returns complex noise on ill-conditioned inputs). It is the sum
-//! of square roots of the eigenvalues of a *symmetric* matrix similar to Σ1 Σ2:
-//! - if Σ1 = L Lᵀ (Cholesky succeeds), Lᵀ Σ2 L;
-//! - otherwise (Σ1 singular, e.g. fewer samples than dimensions), Σ1^{1/2} Σ2 Σ1^{1/2} with
-//!   Σ1^{1/2} from the eigen-decomposition of Σ1, negative round-off eigenvalues set to 0.
+//! pytorch-fid uses, and which returns complex noise on ill-conditioned inputs): it comes from
+//! a symmetric eigen-problem, or from singular values when a covariance is singular (see
+//! [`trace_sqrt_product`]).
 
 use super::gaussian::GaussianStats;
 use crate::MetricError;
@@ -20,7 +18,7 @@ pub struct FrechetDistance {
     pub mean_term: f64,
     /// tr Σ1 + tr Σ2 - 2 tr (Σ1 Σ2)^{1/2}.
     pub covariance_term: f64,
-    /// "cholesky" or "eigen" (Σ1 not positive definite).
+    /// "cholesky" (both covariances positive definite) or "svd" (a singular covariance).
     pub route: &'static str,
     /// The raw value when round-off made it negative and it was clamped to 0.
     pub clamped_from: Option<f64>,
@@ -31,35 +29,55 @@ fn symmetrize(m: &DMatrix<f64>) -> DMatrix<f64> {
     (m + m.transpose()) * 0.5
 }
 
+/// A factor G with Σ = G Gᵀ from the eigen-decomposition, keeping only eigenvalues above
+/// round-off (relative to the largest), so that the null space contributes exact zeros.
+fn eigen_factor(s: &DMatrix<f64>) -> DMatrix<f64> {
+    let e = SymmetricEigen::new(symmetrize(s));
+    let max = e.eigenvalues.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let tol = max * s.nrows() as f64 * f64::EPSILON;
+    let keep: Vec<usize> = (0..e.eigenvalues.len())
+        .filter(|&i| e.eigenvalues[i] > tol)
+        .collect();
+    DMatrix::from_fn(s.nrows(), keep.len(), |r, c| {
+        e.eigenvectors[(r, keep[c])] * e.eigenvalues[keep[c]].sqrt()
+    })
+}
+
 /// tr (Σ1 Σ2)^{1/2}, and which route computed it.
+///
+/// - Both covariances positive definite: Σ1 = L Lᵀ, and the trace is Σ √λ over the eigenvalues
+///   of the symmetric Lᵀ Σ2 L (similar to Σ1 Σ2).
+/// - Otherwise (rank-deficient, e.g. fewer samples than dimensions): with factors Σi = Gi Giᵀ,
+///   the non-zero eigenvalues of Σ1 Σ2 are the squared singular values of G1ᵀ G2, so the trace
+///   is the sum of those singular values. No square root of a round-off eigenvalue is taken,
+///   which is what makes the null space exact (an eigenvalue of 1e-16 would add 1e-8).
 fn trace_sqrt_product(
     s1: &DMatrix<f64>,
     s2: &DMatrix<f64>,
     warnings: &mut Vec<String>,
 ) -> (f64, &'static str) {
-    let (m, route) = match s1.clone().cholesky() {
-        Some(ch) => {
-            let l = ch.l();
-            (symmetrize(&(l.transpose() * s2 * &l)), "cholesky")
+    let c1 = s1.clone().cholesky();
+    let c2 = s2.clone().cholesky();
+    if let (Some(ch), Some(_)) = (&c1, &c2) {
+        let l = ch.l();
+        let vals = symmetrize(&(l.transpose() * s2 * &l)).symmetric_eigenvalues();
+        let scale = vals.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let most_negative = vals.iter().cloned().fold(0.0f64, f64::min);
+        if most_negative < -1e-8 * scale.max(1e-300) {
+            warnings.push(format!(
+                "an eigenvalue of the covariance product is {most_negative:.3e}, below round-off"
+            ));
         }
-        None => {
-            warnings.push("the first covariance is singular (fewer samples than dimensions, or constant features); used the eigen route".into());
-            let e = SymmetricEigen::new(symmetrize(s1));
-            let sqrt_vals = e.eigenvalues.map(|v| v.max(0.0).sqrt());
-            let root =
-                &e.eigenvectors * DMatrix::from_diagonal(&sqrt_vals) * e.eigenvectors.transpose();
-            (symmetrize(&(&root * s2 * &root)), "eigen")
-        }
-    };
-    let vals = m.symmetric_eigenvalues();
-    let scale = vals.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-    let most_negative = vals.iter().cloned().fold(0.0f64, f64::min);
-    if most_negative < -1e-8 * scale.max(1e-300) {
-        warnings.push(format!(
-            "an eigenvalue of the covariance product is {most_negative:.3e} (below round-off): a covariance may not be positive semi-definite"
-        ));
+        return (vals.iter().map(|v| v.max(0.0).sqrt()).sum(), "cholesky");
     }
-    (vals.iter().map(|v| v.max(0.0).sqrt()).sum(), route)
+    warnings.push("a covariance is singular (fewer samples than dimensions, or constant features): used the factored SVD route".into());
+    let g1 = c1.map(|c| c.l()).unwrap_or_else(|| eigen_factor(s1));
+    let g2 = c2.map(|c| c.l()).unwrap_or_else(|| eigen_factor(s2));
+    if g1.ncols() == 0 || g2.ncols() == 0 {
+        return (0.0, "svd");
+    }
+    let b = g1.transpose() * g2;
+    (b.singular_values().iter().sum(), "svd")
 }
 
 /// The Fréchet distance from means and covariances.
@@ -162,7 +180,7 @@ mod tests {
         let s = DMatrix::from_row_slice(2, 2, &[1.0, 1.0, 1.0, 1.0]);
         let fd = frechet_distance(&mu, &s, &mu, &s).unwrap();
         assert!(fd.value >= 0.0 && fd.value < 1e-12, "{}", fd.value);
-        assert_eq!(fd.route, "eigen");
+        assert_eq!(fd.route, "svd");
         assert!(!fd.warnings.is_empty());
     }
 

@@ -1,0 +1,157 @@
+//! Parity of the distribution metrics with pytorch-fid, torch-fidelity and prdc, on the
+//! feature sets in tests/parity/distribution (written by tests/parity/distribution_goldens.py,
+//! which records the reference versions).
+
+use assay_metrics::distribution::frechet::frechet_distance_of;
+use assay_metrics::distribution::gaussian::GaussianStats;
+use assay_metrics::distribution::inception_score::{inception_score, ScoreInput};
+use assay_metrics::distribution::kid::{kid_with_subsets, Kernel};
+use assay_metrics::distribution::prdc::{prdc, PrdcConfig};
+use assay_metrics::distribution::Features;
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/parity/distribution")
+}
+
+fn golden() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir().join("goldens.json")).unwrap()).unwrap()
+}
+
+fn load(name: &Value) -> Features {
+    let bytes = std::fs::read(dir().join(name.as_str().unwrap())).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    let data: Vec<f32> = npy.into_vec().unwrap();
+    Features::from_f32(shape[0] as usize, shape[1] as usize, &data).unwrap()
+}
+
+fn fd(a: &Features, b: &Features) -> f64 {
+    frechet_distance_of(&GaussianStats::of(a), &GaussianStats::of(b))
+        .unwrap()
+        .value
+}
+
+#[test]
+fn frechet_matches_pytorch_fid_where_it_is_well_conditioned() {
+    let g = golden();
+    for c in g["frechet"].as_array().unwrap() {
+        let got = fd(&load(&c["a"]), &load(&c["b"]));
+        let want = c["pytorch_fid"].as_f64().unwrap();
+        assert!(
+            ((got - want) / want).abs() < 1e-6,
+            "{}: {got} vs {want}",
+            c["name"]
+        );
+    }
+}
+
+#[test]
+fn frechet_is_closer_to_the_truth_than_scipy_where_it_is_not() {
+    let g = golden();
+    for c in g["frechet_ill_conditioned"].as_array().unwrap() {
+        let got = fd(&load(&c["a"]), &load(&c["b"]));
+        let truth = c["mpmath"].as_f64().unwrap();
+        let scipy = c["pytorch_fid"].as_f64().unwrap();
+        let (ours, theirs) = ((got - truth).abs(), (scipy - truth).abs());
+        eprintln!(
+            "{}: assay error {ours:.3e}, pytorch-fid error {theirs:.3e}",
+            c["name"]
+        );
+        assert!(got >= 0.0, "{}: negative FD {got}", c["name"]);
+        assert!(
+            ours <= theirs,
+            "{}: assay off by {ours:e}, pytorch-fid by {theirs:e}",
+            c["name"]
+        );
+        assert!(
+            ours <= 1e-9 * truth.abs().max(1.0),
+            "{}: assay off by {ours:e}",
+            c["name"]
+        );
+    }
+}
+
+#[test]
+fn kid_matches_torch_fidelity_on_the_same_subsets() {
+    let g = golden();
+    let k = &g["kid"];
+    let subsets: Vec<(Vec<usize>, Vec<usize>)> = k["subsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let v = |x: &Value| {
+                x.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i.as_u64().unwrap() as usize)
+                    .collect()
+            };
+            (v(&p[0]), v(&p[1]))
+        })
+        .collect();
+    let r = kid_with_subsets(&load(&k["a"]), &load(&k["b"]), &subsets, Kernel::default()).unwrap();
+    for (got, want) in [
+        (r.mean, k["mean"].as_f64().unwrap()),
+        (r.std, k["std"].as_f64().unwrap()),
+    ] {
+        assert!(((got - want) / want).abs() < 1e-9, "{got} vs {want}");
+    }
+}
+
+#[test]
+fn inception_score_matches_torch_fidelity_with_its_permutation() {
+    let g = golden();
+    let c = &g["isc"];
+    let f = load(&c["logits"]);
+    let perm: Vec<usize> = c["permutation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_u64().unwrap() as usize)
+        .collect();
+    let s = inception_score(
+        &f.data,
+        f.rows,
+        f.dim,
+        ScoreInput::Logits,
+        c["splits"].as_u64().unwrap() as usize,
+        Some(&perm),
+    )
+    .unwrap();
+    for (got, want) in [
+        (s.mean, c["mean"].as_f64().unwrap()),
+        (s.std, c["std"].as_f64().unwrap()),
+    ] {
+        assert!(((got - want) / want).abs() < 1e-9, "{got} vs {want}");
+    }
+}
+
+#[test]
+fn prdc_matches_the_prdc_package_exactly() {
+    let g = golden();
+    for c in g["prdc"].as_array().unwrap() {
+        let cfg = PrdcConfig {
+            k: c["k"].as_u64().unwrap() as usize,
+            block: 97,
+            ..Default::default()
+        };
+        let p = prdc(&load(&c["real"]), &load(&c["fake"]), &cfg).unwrap();
+        for (name, got) in [
+            ("precision", p.precision),
+            ("recall", p.recall),
+            ("density", p.density),
+            ("coverage", p.coverage),
+        ] {
+            let want = c[name].as_f64().unwrap();
+            // Counts over the same neighbours: equal up to the division's last bit.
+            assert!(
+                (got - want).abs() < 1e-12,
+                "{} {name}: {got} vs {want}",
+                c["name"]
+            );
+        }
+    }
+}
