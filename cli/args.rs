@@ -25,6 +25,12 @@ pub enum Command {
     /// Text metrics: BLEU, chrF, ROUGE, and paired significance tests.
     #[command(subcommand)]
     Text(TextCommand),
+    /// Distribution metrics on feature sets: FD, KID, IS, precision/recall/density/coverage.
+    #[command(subcommand)]
+    Features(FeaturesCommand),
+    /// Feature statistics files.
+    #[command(subcommand)]
+    Stats(StatsCommand),
     /// Run a full audit on the bundled data, offline.
     Demo(DemoArgs),
     /// Time Assay's metrics on a large synthetic input.
@@ -240,4 +246,132 @@ fn parse_rouge_type(s: &str) -> Result<RougeType, String> {
 fn parse_rouge_tokenizer(s: &str) -> Result<RougeTokenizer, String> {
     s.parse()
         .map_err(|e: assay_metrics::MetricError| e.to_string())
+}
+
+/// Two feature sets: FILE[:NAME] as .npy, .npz (array or mu/sigma stats), .safetensors, .parquet.
+#[derive(Args, Debug, Clone)]
+pub struct FeaturePair {
+    #[arg(long, value_name = "FILE[:NAME]")]
+    pub real: String,
+    #[arg(long, value_name = "FILE[:NAME]")]
+    pub fake: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct KidFlags {
+    #[arg(long, default_value_t = 100)]
+    pub subsets: usize,
+    #[arg(long, default_value_t = 1000)]
+    pub subset_size: usize,
+    /// poly: (x.y/d + 1)^3; rbf: exp(-|x-y|^2 / (2 sigma^2)).
+    #[arg(long, default_value = "poly")]
+    pub kernel: String,
+    #[arg(long)]
+    pub rbf_sigma: Option<f64>,
+    /// Use each whole set once when a set is smaller than the subset size.
+    #[arg(long)]
+    pub whole_set: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PrdcFlags {
+    /// Nearest neighbours (default 5; 3 with --kynkaanniemi).
+    #[arg(long)]
+    pub k: Option<usize>,
+    /// Kynkäänniemi et al. 2019 precision/recall (<= radius) instead of prdc's (< radius).
+    #[arg(long)]
+    pub kynkaanniemi: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FeaturesCommand {
+    /// Fréchet distance (FID on Inception features).
+    Fd {
+        #[command(flatten)]
+        pair: FeaturePair,
+        /// Bootstrap resamples of the rows for the interval (0: none).
+        #[arg(long, default_value_t = 200)]
+        bootstrap: usize,
+        #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+        seed: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Kernel Inception Distance (unbiased MMD^2 over random subsets).
+    Kid {
+        #[command(flatten)]
+        pair: FeaturePair,
+        #[command(flatten)]
+        kid: KidFlags,
+        #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+        seed: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Inception Score from logits (or probabilities) of a classifier.
+    Is {
+        #[arg(long, value_name = "FILE[:NAME]")]
+        logits: String,
+        #[arg(long, default_value_t = 10)]
+        splits: usize,
+        /// Rows are probabilities, not logits.
+        #[arg(long)]
+        probabilities: bool,
+        /// Shuffle rows with this seed before splitting (off by default).
+        #[arg(long)]
+        shuffle_seed: Option<u64>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Precision, recall, density and coverage.
+    Prdc {
+        #[command(flatten)]
+        pair: FeaturePair,
+        #[command(flatten)]
+        prdc: PrdcFlags,
+        /// Bootstrap resamples for the intervals (0: none).
+        #[arg(long, default_value_t = 0)]
+        bootstrap: usize,
+        #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+        seed: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Every metric that applies, reading each file once.
+    All {
+        #[command(flatten)]
+        pair: FeaturePair,
+        #[command(flatten)]
+        kid: KidFlags,
+        #[command(flatten)]
+        prdc: PrdcFlags,
+        #[arg(long, default_value_t = 0)]
+        bootstrap: usize,
+        #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+        seed: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write mean/covariance stats (pytorch-fid/clean-fid npz, plus mergeable n/sum/outer).
+    Stats {
+        #[arg(value_name = "FILE[:NAME]")]
+        input: String,
+        #[arg(short, long, value_name = "OUT.npz")]
+        out: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StatsCommand {
+    /// Merge stats files (or feature files) exactly into one stats file.
+    Merge {
+        #[arg(required = true, value_name = "FILE")]
+        inputs: Vec<String>,
+        #[arg(short, long, value_name = "OUT.npz")]
+        out: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
 }

@@ -6,11 +6,12 @@
 mod args;
 mod commands;
 mod error;
+mod features_input;
 mod input;
 mod output;
 mod progress;
 
-use args::{BenchCommand, Cli, Command, TextCommand};
+use args::{BenchCommand, Cli, Command, FeaturesCommand, StatsCommand, TextCommand};
 use clap::Parser;
 use error::CliResult;
 use output::ResultsDoc;
@@ -39,6 +40,62 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
             ),
             TextCommand::Compare(a) => (commands::text::compare(&a)?, a.common.json),
         },
+        Command::Features(f) => match f {
+            FeaturesCommand::Fd {
+                pair,
+                bootstrap,
+                seed,
+                common,
+            } => (
+                commands::features::fd(&pair, bootstrap, seed, common.quiet)?,
+                common.json,
+            ),
+            FeaturesCommand::Kid {
+                pair,
+                kid,
+                seed,
+                common,
+            } => (commands::features::kid_cmd(&pair, &kid, seed)?, common.json),
+            FeaturesCommand::Is {
+                logits,
+                splits,
+                probabilities,
+                shuffle_seed,
+                common,
+            } => (
+                commands::features::is(&logits, splits, probabilities, shuffle_seed)?,
+                common.json,
+            ),
+            FeaturesCommand::Prdc {
+                pair,
+                prdc,
+                bootstrap,
+                seed,
+                common,
+            } => (
+                commands::features::prdc_cmd(&pair, &prdc, bootstrap, seed, common.quiet)?,
+                common.json,
+            ),
+            FeaturesCommand::All {
+                pair,
+                kid,
+                prdc,
+                bootstrap,
+                seed,
+                common,
+            } => (
+                commands::features::all(&pair, &kid, &prdc, bootstrap, seed, common.quiet)?,
+                common.json,
+            ),
+            FeaturesCommand::Stats { input, out, common } => {
+                (commands::features::stats(&input, &out)?, common.json)
+            }
+        },
+        Command::Stats(StatsCommand::Merge {
+            inputs,
+            out,
+            common,
+        }) => (commands::features::merge(&inputs, &out)?, common.json),
         Command::Demo(a) => (commands::demo::run(&a)?, a.common.json),
         Command::Bench(BenchCommand::Text {
             segments,

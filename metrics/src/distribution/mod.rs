@@ -2,6 +2,7 @@
 //! precision/recall/density/coverage. They take features from any extractor (Inception,
 //! CLIP, DINOv2, audio embeddings), as row-major matrices.
 
+pub mod bootstrap;
 pub mod features;
 pub mod frechet;
 pub mod gaussian;

@@ -12,7 +12,7 @@ pub const DEFAULT_SEED: u64 = 12345;
 
 /// The random stream of resample `index` under `seed`: each resample has its own stream,
 /// so results do not depend on how the work is split across threads.
-pub(crate) fn rng_for(seed: u64, index: usize) -> ChaCha8Rng {
+pub fn rng_for(seed: u64, index: usize) -> ChaCha8Rng {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(index as u64);
     rng

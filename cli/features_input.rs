@@ -1,0 +1,365 @@
+//! Feature inputs: `.npy`, `.npz` (an array by name, or `mu`/`sigma` stats), `.safetensors`
+//! (a tensor by name) and Parquet (a list column), each as `FILE[:NAME]`; and stats files
+//! written as pytorch-fid and clean-fid write them, plus Assay's mergeable `n`/`sum`/`outer`.
+
+use crate::error::{CliError, CliResult};
+use assay_metrics::distribution::gaussian::GaussianStats;
+use assay_metrics::distribution::Features;
+use assay_provenance::{HashingReader, InputRecord};
+use nalgebra::{DMatrix, DVector};
+use std::io::{Cursor, Read};
+use std::path::{Path, PathBuf};
+
+/// What a feature file holds.
+pub enum FeatureData {
+    Features(Features),
+    /// Means and covariance only (a stats file); `exact` when it also holds n/sum/outer.
+    Stats {
+        mu: DVector<f64>,
+        sigma: DMatrix<f64>,
+        exact: Option<GaussianStats>,
+    },
+}
+
+pub struct FeatureInput {
+    pub label: String,
+    pub data: FeatureData,
+    pub record: InputRecord,
+}
+
+impl FeatureInput {
+    pub fn features(&self, what: &str) -> CliResult<&Features> {
+        match &self.data {
+            FeatureData::Features(f) => Ok(f),
+            FeatureData::Stats { .. } => Err(CliError::Input(format!(
+                "{}: holds mean/covariance stats only; {what} needs the features themselves",
+                self.label
+            ))),
+        }
+    }
+
+    pub fn dim(&self) -> usize {
+        match &self.data {
+            FeatureData::Features(f) => f.dim,
+            FeatureData::Stats { mu, .. } => mu.len(),
+        }
+    }
+}
+
+fn split_spec(spec: &str) -> CliResult<(PathBuf, Option<String>)> {
+    let whole = PathBuf::from(spec);
+    if whole.exists() {
+        return Ok((whole, None));
+    }
+    if let Some((f, n)) = spec.rsplit_once(':') {
+        if Path::new(f).exists() && !n.is_empty() {
+            return Ok((PathBuf::from(f), Some(n.to_string())));
+        }
+    }
+    Err(CliError::Input(format!("{spec}: no such file")))
+}
+
+fn bad(label: &str, msg: impl std::fmt::Display) -> CliError {
+    CliError::Input(format!("{label}: {msg}"))
+}
+
+fn to_features(label: &str, shape: &[u64], data: Vec<f64>) -> CliResult<Features> {
+    let (rows, dim) = match shape {
+        [r, d] => (*r as usize, *d as usize),
+        _ => {
+            return Err(bad(
+                label,
+                format!("expected a 2-D array (samples x dimensions), got shape {shape:?}"),
+            ))
+        }
+    };
+    Features::new(rows, dim, data).map_err(|e| bad(label, e))
+}
+
+fn npy_values<R: Read>(label: &str, npy: npyz::NpyFile<R>) -> CliResult<(Vec<u64>, Vec<f64>)> {
+    let shape = npy.shape().to_vec();
+    let dtype = npy.dtype();
+    let descr = dtype.descr();
+    let values = match descr.trim_matches('\'') {
+        "<f4" => npy
+            .into_vec::<f32>()
+            .map(|v| v.into_iter().map(f64::from).collect()),
+        "<f8" => npy.into_vec::<f64>(),
+        "<i8" => npy
+            .into_vec::<i64>()
+            .map(|v| v.into_iter().map(|x| x as f64).collect()),
+        other => {
+            return Err(bad(
+                label,
+                format!("unsupported array type {other} (use float32 or float64)"),
+            ))
+        }
+    }
+    .map_err(|e| bad(label, e))?;
+    Ok((shape, values))
+}
+
+fn read_npz(label: &str, bytes: Vec<u8>, name: Option<&str>) -> CliResult<FeatureData> {
+    let mut z = npyz::npz::NpzArchive::new(Cursor::new(bytes)).map_err(|e| bad(label, e))?;
+    let names: Vec<String> = z.array_names().map(str::to_string).collect();
+    let mut get = |n: &str| -> CliResult<Option<(Vec<u64>, Vec<f64>)>> {
+        match z.by_name(n).map_err(|e| bad(label, e))? {
+            Some(a) => Ok(Some(npy_values(label, a)?)),
+            None => Ok(None),
+        }
+    };
+    if let Some(n) = name {
+        let (shape, v) = get(n)?.ok_or_else(|| {
+            bad(
+                label,
+                format!("no array '{n}' (arrays: {})", names.join(", ")),
+            )
+        })?;
+        return Ok(FeatureData::Features(to_features(label, &shape, v)?));
+    }
+    match (get("mu")?, get("sigma")?) {
+        (Some((ms, mu)), Some((ss, sigma))) => {
+            let d = mu.len();
+            if ms.len() != 1 || ss != [d as u64, d as u64] {
+                return Err(bad(
+                    label,
+                    format!("mu has shape {ms:?} and sigma {ss:?}: expected (d,) and (d, d)"),
+                ));
+            }
+            if let Some(i) = mu.iter().chain(&sigma).position(|v| !v.is_finite()) {
+                return Err(bad(label, format!("mu/sigma value {i} is not finite")));
+            }
+            let mu = DVector::from_vec(mu);
+            let sigma = DMatrix::from_row_slice(d, d, &sigma);
+            let exact = match (get("n")?, get("sum")?, get("outer")?) {
+                (Some((_, n)), Some((_, sum)), Some((_, outer)))
+                    if sum.len() == d && outer.len() == d * d =>
+                {
+                    Some(GaussianStats::from_sums(
+                        n[0] as usize,
+                        DVector::from_vec(sum),
+                        DMatrix::from_row_slice(d, d, &outer),
+                    ))
+                }
+                _ => None,
+            };
+            Ok(FeatureData::Stats { mu, sigma, exact })
+        }
+        _ => match names.as_slice() {
+            [only] => {
+                let (shape, v) = get(only)?.expect("listed");
+                Ok(FeatureData::Features(to_features(label, &shape, v)?))
+            }
+            _ => Err(bad(
+                label,
+                format!(
+                    "no mu/sigma stats; name the features array as FILE:NAME (arrays: {})",
+                    names.join(", ")
+                ),
+            )),
+        },
+    }
+}
+
+fn read_safetensors(label: &str, bytes: &[u8], name: Option<&str>) -> CliResult<Features> {
+    let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(label, e))?;
+    let names = st.names();
+    let n = match (name, names.as_slice()) {
+        (Some(n), _) => n.to_string(),
+        (None, [only]) => only.to_string(),
+        (None, _) => {
+            return Err(bad(
+                label,
+                format!(
+                    "name the tensor as FILE:NAME (tensors: {})",
+                    names.join(", ")
+                ),
+            ))
+        }
+    };
+    let t = st.tensor(&n).map_err(|_| {
+        bad(
+            label,
+            format!("no tensor '{n}' (tensors: {})", names.join(", ")),
+        )
+    })?;
+    let shape: Vec<u64> = t.shape().iter().map(|&s| s as u64).collect();
+    let raw = t.data();
+    let values: Vec<f64> = match t.dtype() {
+        safetensors::Dtype::F32 => raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")) as f64)
+            .collect(),
+        safetensors::Dtype::F64 => raw
+            .chunks_exact(8)
+            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+            .collect(),
+        other => {
+            return Err(bad(
+                label,
+                format!("tensor '{n}' is {other:?}; use F32 or F64"),
+            ))
+        }
+    };
+    to_features(label, &shape, values)
+}
+
+fn read_parquet(label: &str, bytes: Vec<u8>, name: Option<&str>) -> CliResult<Features> {
+    use polars::prelude::*;
+    let df = ParquetReader::new(Cursor::new(bytes))
+        .finish()
+        .map_err(|e| bad(label, e))?;
+    let cols: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let name = match (name, cols.as_slice()) {
+        (Some(n), _) => n.to_string(),
+        (None, [only]) => only.clone(),
+        (None, _) => {
+            return Err(bad(
+                label,
+                format!(
+                    "name the features column as FILE:COLUMN (columns: {})",
+                    cols.join(", ")
+                ),
+            ))
+        }
+    };
+    let col = df.column(&name).map_err(|_| {
+        bad(
+            label,
+            format!("no column '{name}' (columns: {})", cols.join(", ")),
+        )
+    })?;
+    let col = col
+        .cast(&DataType::List(Box::new(DataType::Float64)))
+        .map_err(|_| {
+            bad(
+                label,
+                format!(
+                    "column '{name}' holds {}, not lists of numbers",
+                    col.dtype()
+                ),
+            )
+        })?;
+    let list = col.list().map_err(|e| bad(label, e))?;
+    let mut data = Vec::new();
+    let mut dim = None;
+    for i in 0..list.len() {
+        let row = list
+            .get_as_series(i)
+            .ok_or_else(|| bad(label, format!("row {} is null", i + 1)))?;
+        let vals = row.f64().map_err(|e| bad(label, e))?;
+        let d = vals.len();
+        if *dim.get_or_insert(d) != d {
+            return Err(bad(
+                label,
+                format!(
+                    "row {} has {d} values, earlier rows {}",
+                    i + 1,
+                    dim.unwrap_or(0)
+                ),
+            ));
+        }
+        for (j, v) in vals.iter().enumerate() {
+            data.push(
+                v.ok_or_else(|| bad(label, format!("row {}, value {} is null", i + 1, j + 1)))?,
+            );
+        }
+    }
+    let rows = list.len();
+    Features::new(rows, dim.unwrap_or(0), data).map_err(|e| bad(label, e))
+}
+
+/// Read a feature file, hashing it while reading.
+pub fn read_features(spec: &str) -> CliResult<FeatureInput> {
+    let (path, name) = split_spec(spec)?;
+    let file = std::fs::File::open(&path).map_err(|e| bad(spec, format!("cannot open: {e}")))?;
+    let mut r = HashingReader::new(file);
+    let mut bytes = Vec::new();
+    r.read_to_end(&mut bytes)
+        .map_err(|e| bad(spec, format!("cannot read: {e}")))?;
+    let record = r.finish(&path).map_err(|e| bad(spec, e))?;
+    if bytes.is_empty() {
+        return Err(bad(spec, "file is empty"));
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let data = match ext.as_deref() {
+        Some("npy") => {
+            let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| bad(spec, e))?;
+            let (shape, v) = npy_values(spec, npy)?;
+            FeatureData::Features(to_features(spec, &shape, v)?)
+        }
+        Some("npz") => read_npz(spec, bytes, name.as_deref())?,
+        Some("safetensors") => {
+            FeatureData::Features(read_safetensors(spec, &bytes, name.as_deref())?)
+        }
+        Some("parquet" | "pq") => {
+            FeatureData::Features(read_parquet(spec, bytes, name.as_deref())?)
+        }
+        _ => {
+            return Err(bad(
+                spec,
+                "unknown feature format: use .npy, .npz, .safetensors or .parquet",
+            ))
+        }
+    };
+    Ok(FeatureInput {
+        label: spec.to_string(),
+        data,
+        record,
+    })
+}
+
+/// Stats as an npz that pytorch-fid and clean-fid read (`mu`, `sigma`), plus `n`, `sum` and
+/// `outer` (Σx, Σxxᵀ) that make Assay's stats files mergeable.
+pub fn stats_npz(s: &GaussianStats) -> CliResult<Vec<u8>> {
+    use npyz::WriterBuilder;
+    let d = s.dim() as u64;
+    let sigma = s.covariance().map_err(|e| CliError::Input(e.to_string()))?;
+    let row_major = |m: &DMatrix<f64>| -> Vec<f64> { m.transpose().as_slice().to_vec() };
+    let arrays: Vec<(&str, Vec<u64>, Vec<f64>)> = vec![
+        ("mu", vec![d], s.mean.as_slice().to_vec()),
+        ("sigma", vec![d, d], row_major(&sigma)),
+        ("sum", vec![d], s.sum().as_slice().to_vec()),
+        ("outer", vec![d, d], row_major(&s.outer())),
+    ];
+    let mut buf = Cursor::new(Vec::new());
+    let io = |e: std::io::Error| CliError::Internal(format!("writing stats: {e}"));
+    {
+        let mut w = npyz::npz::NpzWriter::new(&mut buf);
+        let opts = || {
+            npyz::zip::write::FileOptions::default()
+                .compression_method(npyz::zip::CompressionMethod::Stored)
+        };
+        for (name, shape, data) in arrays {
+            let mut a = w
+                .array::<f64>(name, opts())
+                .map_err(io)?
+                .default_dtype()
+                .shape(&shape)
+                .begin_nd()
+                .map_err(io)?;
+            a.extend(data).map_err(io)?;
+            a.finish().map_err(io)?;
+        }
+        let mut a = w
+            .array::<i64>("n", opts())
+            .map_err(io)?
+            .default_dtype()
+            .shape(&[])
+            .begin_nd()
+            .map_err(io)?;
+        a.push(&(s.n as i64)).map_err(io)?;
+        a.finish().map_err(io)?;
+        w.zip_writer()
+            .finish()
+            .map_err(|e| CliError::Internal(format!("writing stats: {e}")))?;
+    }
+    Ok(buf.into_inner())
+}

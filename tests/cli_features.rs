@@ -1,0 +1,336 @@
+//! End-to-end tests of `assay features ...` and `assay stats merge`.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn assay(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(args)
+        .output()
+        .expect("run assay")
+}
+
+fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON document")
+}
+
+fn parity(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/parity/distribution")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn golden() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(parity("goldens.json")).unwrap()).unwrap()
+}
+
+fn write_npy(path: &Path, rows: usize, cols: usize, data: &[f64]) {
+    use npyz::WriterBuilder;
+    let mut f = std::fs::File::create(path).unwrap();
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(&[rows as u64, cols as u64])
+        .writer(&mut f)
+        .begin_nd()
+        .unwrap();
+    w.extend(data.iter().copied()).unwrap();
+    w.finish().unwrap();
+}
+
+fn read_f32(path: &str) -> (usize, usize, Vec<f64>) {
+    let bytes = std::fs::read(path).unwrap();
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let s = npy.shape().to_vec();
+    let v: Vec<f32> = npy.into_vec().unwrap();
+    (
+        s[0] as usize,
+        s[1] as usize,
+        v.into_iter().map(f64::from).collect(),
+    )
+}
+
+#[test]
+fn fd_through_the_cli_matches_pytorch_fid() {
+    let g = golden();
+    for c in g["frechet"].as_array().unwrap() {
+        let doc = json_of(&assay(&[
+            "features",
+            "fd",
+            "--real",
+            &parity(c["a"].as_str().unwrap()),
+            "--fake",
+            &parity(c["b"].as_str().unwrap()),
+            "--bootstrap",
+            "10",
+            "--json",
+            "-q",
+        ]));
+        let r = &doc["results"][0];
+        let (got, want) = (
+            r["value"].as_f64().unwrap(),
+            c["pytorch_fid"].as_f64().unwrap(),
+        );
+        assert!(
+            ((got - want) / want).abs() < 1e-6,
+            "{}: {got} vs {want}",
+            c["name"]
+        );
+        let (lo, hi) = (
+            r["ci_low"].as_f64().unwrap(),
+            r["ci_high"].as_f64().unwrap(),
+        );
+        assert!(lo < got && got < hi, "{}: {lo} {got} {hi}", c["name"]);
+        assert_eq!(doc["inputs"].as_array().unwrap().len(), 2);
+    }
+}
+
+#[test]
+fn stats_files_are_pytorch_fid_shaped_and_merge_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rows, cols, data) = read_f32(&parity("gauss64_a.npy"));
+    let half = rows / 3;
+    let (p1, p2) = (dir.path().join("part1.npy"), dir.path().join("part2.npy"));
+    write_npy(&p1, half, cols, &data[..half * cols]);
+    write_npy(&p2, rows - half, cols, &data[half * cols..]);
+    let s = |p: &Path| p.display().to_string();
+    let (s1, s2, merged) = (
+        dir.path().join("s1.npz"),
+        dir.path().join("s2.npz"),
+        dir.path().join("all.npz"),
+    );
+    json_of(&assay(&[
+        "features",
+        "stats",
+        &s(&p1),
+        "-o",
+        &s(&s1),
+        "--json",
+    ]));
+    json_of(&assay(&[
+        "features",
+        "stats",
+        &s(&p2),
+        "-o",
+        &s(&s2),
+        "--json",
+    ]));
+    let doc = json_of(&assay(&[
+        "stats",
+        "merge",
+        &s(&s1),
+        &s(&s2),
+        "-o",
+        &s(&merged),
+        "--json",
+    ]));
+    assert_eq!(doc["results"][0]["n"], rows);
+    // The merged stats give the same FD as the whole feature file.
+    let b = parity("gauss64_b.npy");
+    let whole = json_of(&assay(&[
+        "features",
+        "fd",
+        "--real",
+        &parity("gauss64_a.npy"),
+        "--fake",
+        &b,
+        "--bootstrap",
+        "0",
+        "--json",
+    ]));
+    let from_stats = json_of(&assay(&[
+        "features",
+        "fd",
+        "--real",
+        &s(&merged),
+        "--fake",
+        &b,
+        "--bootstrap",
+        "0",
+        "--json",
+    ]));
+    let (x, y) = (
+        whole["results"][0]["value"].as_f64().unwrap(),
+        from_stats["results"][0]["value"].as_f64().unwrap(),
+    );
+    assert!(((x - y) / x).abs() < 1e-10, "{x} vs {y}");
+    // A stats file has no rows: PRDC needs features and says so.
+    let out = assay(&["features", "prdc", "--real", &s(&merged), "--fake", &b]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stats only"));
+}
+
+#[test]
+fn prdc_and_kid_through_the_cli() {
+    let g = golden();
+    let c = &g["prdc"][0];
+    let doc = json_of(&assay(&[
+        "features",
+        "prdc",
+        "--real",
+        &parity(c["real"].as_str().unwrap()),
+        "--fake",
+        &parity(c["fake"].as_str().unwrap()),
+        "--k",
+        &c["k"].to_string(),
+        "--json",
+    ]));
+    for r in doc["results"].as_array().unwrap() {
+        let name = r["metric"].as_str().unwrap();
+        assert!(
+            (r["value"].as_f64().unwrap() - c[name].as_f64().unwrap()).abs() < 1e-12,
+            "{name}"
+        );
+    }
+    let k = &g["kid"];
+    let (a, b) = (
+        parity(k["a"].as_str().unwrap()),
+        parity(k["b"].as_str().unwrap()),
+    );
+    let out = assay(&["features", "kid", "--real", &a, "--fake", &b]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "300 samples < default subset size 1000"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("at least 1000"));
+    let doc = json_of(&assay(&[
+        "features",
+        "kid",
+        "--real",
+        &a,
+        "--fake",
+        &b,
+        "--subset-size",
+        "100",
+        "--subsets",
+        "20",
+        "--json",
+    ]));
+    let v = doc["results"][0]["value"].as_f64().unwrap();
+    // Other subsets than torch-fidelity's, same estimand: close to its mean.
+    let want = k["mean"].as_f64().unwrap();
+    assert!(
+        (v - want).abs() < 3.0 * k["std"].as_f64().unwrap(),
+        "{v} vs {want}"
+    );
+}
+
+#[test]
+fn inception_score_of_confident_diverse_logits_is_the_class_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("logits.npy");
+    let data: Vec<f64> = (0..100)
+        .flat_map(|i| (0..5).map(move |c| if c == i % 5 { 40.0 } else { -40.0 }))
+        .collect();
+    write_npy(&p, 100, 5, &data);
+    let doc = json_of(&assay(&[
+        "features",
+        "is",
+        "--logits",
+        p.to_str().unwrap(),
+        "--splits",
+        "4",
+        "--json",
+    ]));
+    assert!((doc["results"][0]["value"].as_f64().unwrap() - 5.0).abs() < 1e-9);
+}
+
+#[test]
+fn bad_feature_inputs_exit_2_and_say_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let nan = d.join("nan.npy");
+    write_npy(&nan, 3, 2, &[0.0, 1.0, 2.0, f64::NAN, 4.0, 5.0]);
+    let small = d.join("small.npy");
+    write_npy(&small, 3, 3, &[0.0; 9]);
+    let empty = d.join("empty.npy");
+    std::fs::write(&empty, b"").unwrap();
+    let garbage = d.join("garbage.npy");
+    std::fs::write(&garbage, b"not an npy file at all").unwrap();
+    let txt = d.join("x.txt");
+    std::fs::write(&txt, b"1 2 3").unwrap();
+    let a = parity("gauss64_a.npy");
+    let s = |p: &Path| p.display().to_string();
+    let cases: Vec<(Vec<String>, &str)> = vec![
+        (
+            vec![
+                "fd".into(),
+                "--real".into(),
+                s(&nan),
+                "--fake".into(),
+                s(&nan),
+            ],
+            "row 1, column 1 is not finite",
+        ),
+        (
+            vec![
+                "fd".into(),
+                "--real".into(),
+                a.clone(),
+                "--fake".into(),
+                s(&small),
+            ],
+            "64-dimensional features but",
+        ),
+        (
+            vec![
+                "fd".into(),
+                "--real".into(),
+                s(&empty),
+                "--fake".into(),
+                a.clone(),
+            ],
+            "empty",
+        ),
+        (
+            vec![
+                "fd".into(),
+                "--real".into(),
+                s(&garbage),
+                "--fake".into(),
+                a.clone(),
+            ],
+            "garbage.npy",
+        ),
+        (
+            vec![
+                "fd".into(),
+                "--real".into(),
+                s(&txt),
+                "--fake".into(),
+                a.clone(),
+            ],
+            "unknown feature format",
+        ),
+        (
+            vec![
+                "prdc".into(),
+                "--real".into(),
+                s(&small),
+                "--fake".into(),
+                s(&small),
+            ],
+            "at least 6 samples",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut full = vec!["features".to_string()];
+        full.extend(args);
+        let out = assay(&full.iter().map(String::as_str).collect::<Vec<_>>());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{full:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{full:?}: expected '{needle}' in {err}"
+        );
+    }
+}
