@@ -213,6 +213,21 @@ pub struct DemoArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
+    /// Stats accumulation, FD from stats and PRDC on synthetic features.
+    Features {
+        #[arg(long, default_value_t = 2048)]
+        dim: usize,
+        /// Rows accumulated into stats.
+        #[arg(long, default_value_t = 100_000)]
+        stats_rows: usize,
+        /// Rows in each PRDC set.
+        #[arg(long, default_value_t = 10_000)]
+        prdc_rows: usize,
+        #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+        seed: u64,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Corpus BLEU, chrF and ROUGE-L/Lsum on a synthetic corpus.
     Text {
         /// Number of segments.

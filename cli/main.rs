@@ -97,6 +97,16 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
             common,
         }) => (commands::features::merge(&inputs, &out)?, common.json),
         Command::Demo(a) => (commands::demo::run(&a)?, a.common.json),
+        Command::Bench(BenchCommand::Features {
+            dim,
+            stats_rows,
+            prdc_rows,
+            seed,
+            common,
+        }) => (
+            commands::bench::features(dim, stats_rows, prdc_rows, seed)?,
+            common.json,
+        ),
         Command::Bench(BenchCommand::Text {
             segments,
             write_corpus,

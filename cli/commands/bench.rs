@@ -172,3 +172,85 @@ pub fn text(
     doc.elapsed_s = started.elapsed().as_secs_f64();
     Ok(doc)
 }
+
+/// Seeded standard-normal-ish features (a sum of uniforms: cheap and smooth enough).
+fn random_features(
+    rows: usize,
+    dim: usize,
+    seed: u64,
+    shift: f64,
+) -> assay_metrics::distribution::Features {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let data = (0..rows * dim)
+        .map(|_| shift + (0..4).map(|_| rng.random::<f64>()).sum::<f64>() - 2.0)
+        .collect();
+    assay_metrics::distribution::Features::new(rows, dim, data).expect("finite")
+}
+
+/// `assay bench features`: stats accumulation, FD from stats, and PRDC on synthetic features.
+pub fn features(
+    dim: usize,
+    stats_rows: usize,
+    prdc_rows: usize,
+    seed: u64,
+) -> CliResult<ResultsDoc> {
+    use assay_metrics::distribution::frechet::frechet_distance_of;
+    use assay_metrics::distribution::gaussian::GaussianStats;
+    use assay_metrics::distribution::prdc::{prdc, PrdcConfig};
+    let started = Instant::now();
+    let mut doc = ResultsDoc::new("bench features", started);
+    doc.seed = Some(seed);
+    let mut row = |metric: &str, secs: f64, n: usize, details: serde_json::Value| {
+        doc.results.push(ResultRow {
+            metric: metric.into(),
+            value: secs,
+            ci_low: None,
+            ci_high: None,
+            n,
+            details,
+        });
+    };
+    // Stats accumulation, batch by batch as a feature extractor would deliver them.
+    let batch = 1000.min(stats_rows.max(1));
+    let feats = random_features(batch, dim, seed, 0.0);
+    let t = Instant::now();
+    let mut acc = GaussianStats::new(dim);
+    let mut done = 0;
+    while done < stats_rows {
+        acc.update(&feats)
+            .map_err(|e| CliError::Internal(e.to_string()))?;
+        done += batch;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let gb = (done * dim * 8) as f64 / 1e9;
+    row(
+        "bench.stats.seconds",
+        secs,
+        done,
+        json!({"dim": dim, "gb_per_s": gb / secs, "note": format!("{:.2} GB/s of f64 features", gb / secs)}),
+    );
+    // FD from two stats.
+    let a = GaussianStats::of(&random_features(dim + 100, dim, seed + 1, 0.0));
+    let b = GaussianStats::of(&random_features(dim + 100, dim, seed + 2, 0.1));
+    let t = Instant::now();
+    let fd = frechet_distance_of(&a, &b).map_err(|e| CliError::Internal(e.to_string()))?;
+    row(
+        "bench.fd.seconds",
+        t.elapsed().as_secs_f64(),
+        1,
+        json!({"dim": dim, "fd": fd.value, "route": fd.route}),
+    );
+    // PRDC.
+    let r = random_features(prdc_rows, dim, seed + 3, 0.0);
+    let f = random_features(prdc_rows, dim, seed + 4, 0.1);
+    let t = Instant::now();
+    let p = prdc(&r, &f, &PrdcConfig::default()).map_err(|e| CliError::Internal(e.to_string()))?;
+    row(
+        "bench.prdc.seconds",
+        t.elapsed().as_secs_f64(),
+        prdc_rows,
+        json!({"dim": dim, "precision": p.precision, "recall": p.recall}),
+    );
+    doc.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(doc)
+}

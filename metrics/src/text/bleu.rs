@@ -274,20 +274,31 @@ impl SegmentMetric for Bleu {
         out[1] = closest.map_or(-1, |(_, l)| l) as f64;
         for n in 1..=order {
             out[2 + order + n - 1] = hyp_ids.len().saturating_sub(n - 1) as f64;
-            // Matches clipped by the largest count in any one reference.
-            out[2 + n - 1] = match ngrams::sorted_packed(&hyp_ids, n, 32) {
-                Some(h) => {
-                    let refs: Vec<Vec<u128>> = ref_ids
-                        .iter()
-                        .map(|r| ngrams::sorted_packed(r, n, 32).expect("same order fits"))
-                        .collect();
-                    ngrams::clipped_by_max(&h, &refs)
+        }
+        // Matches clipped by the largest count in any one reference.
+        match ngrams::SortedWindows::new(&hyp_ids, order, 32) {
+            Some(hw) => {
+                let rws: Vec<_> = ref_ids
+                    .iter()
+                    .map(|r| ngrams::SortedWindows::new(r, order, 32).expect("same order fits"))
+                    .collect();
+                for n in 1..=order {
+                    out[2 + n - 1] = if rws.len() == 1 {
+                        ngrams::intersection(hw.order(n), rws[0].order(n))
+                    } else {
+                        let h: Vec<u128> = hw.order(n).collect();
+                        let rs: Vec<Vec<u128>> = rws.iter().map(|w| w.order(n).collect()).collect();
+                        ngrams::clipped_by_max(&h, &rs)
+                    } as f64;
                 }
-                None => {
-                    // Orders above 4 do not pack into 128 bits: count with hashes.
+            }
+            None => {
+                // Orders above 4 do not pack into 128 bits: count with hashes.
+                for n in 1..=order {
                     let h = ngrams::count(&hyp_ids, n);
                     let rs: Vec<_> = ref_ids.iter().map(|r| ngrams::count(r, n)).collect();
-                    h.iter()
+                    out[2 + n - 1] = h
+                        .iter()
                         .map(|(g, &c)| {
                             c.min(
                                 rs.iter()
@@ -296,9 +307,9 @@ impl SegmentMetric for Bleu {
                                     .unwrap_or(0),
                             ) as u64
                         })
-                        .sum()
+                        .sum::<u64>() as f64;
                 }
-            } as f64;
+            }
         }
     }
 

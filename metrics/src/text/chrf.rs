@@ -81,44 +81,47 @@ pub struct Chrf {
     pub config: ChrfConfig,
 }
 
-/// n-grams of one order, sorted and packed when they fit in 128 bits, else hash-counted.
+/// The n-grams of orders 1..=max_n of one text: one sort of packed windows when they fit in
+/// 128 bits, else hash counts per order.
 enum Grams<'a> {
-    Packed(Vec<u128>),
-    Counted(ngrams::Counts<'a, u32>),
+    Windows(ngrams::SortedWindows, usize),
+    Counted(Vec<ngrams::Counts<'a, u32>>),
 }
 
 impl<'a> Grams<'a> {
-    fn of(seq: &'a [u32], n: usize, bits: u32) -> Self {
-        match ngrams::sorted_packed(seq, n, bits) {
-            Some(v) => Grams::Packed(v),
-            None => Grams::Counted(ngrams::count(seq, n)),
+    fn of(seq: &'a [u32], max_n: usize, bits: u32) -> Self {
+        match ngrams::SortedWindows::new(seq, max_n, bits) {
+            Some(w) => Grams::Windows(w, seq.len()),
+            None => Grams::Counted((1..=max_n).map(|n| ngrams::count(seq, n)).collect()),
         }
     }
 
-    fn total(&self) -> u64 {
+    fn total(&self, n: usize) -> u64 {
         match self {
-            Grams::Packed(v) => v.len() as u64,
-            Grams::Counted(m) => m.values().map(|&c| c as u64).sum(),
+            Grams::Windows(_, len) => len.saturating_sub(n - 1) as u64,
+            Grams::Counted(m) => m[n - 1].values().map(|&c| c as u64).sum(),
         }
     }
 }
 
-/// `[hyp, ref, match]` for one order; the hypothesis count is 0 when the reference has no
+/// `[hyp, ref, match]` for order n; the hypothesis count is 0 when the reference has no
 /// n-gram of that order (sacrebleu: "don't count hits if no reference exists").
-fn match_stats(hyp: &Grams, rf: &Grams, out: &mut [f64]) {
+fn match_stats(hyp: &Grams, rf: &Grams, n: usize, out: &mut [f64]) {
     let matched = match (hyp, rf) {
-        (Grams::Packed(h), Grams::Packed(r)) => ngrams::intersection(h, r),
-        (Grams::Counted(h), Grams::Counted(r)) => h
+        (Grams::Windows(h, _), Grams::Windows(r, _)) => {
+            ngrams::intersection(h.order(n), r.order(n))
+        }
+        (Grams::Counted(h), Grams::Counted(r)) => h[n - 1]
             .iter()
-            .map(|(g, &c)| c.min(r.get(g).copied().unwrap_or(0)) as u64)
+            .map(|(g, &c)| c.min(r[n - 1].get(g).copied().unwrap_or(0)) as u64)
             .sum(),
-        _ => unreachable!("hypothesis and reference n-grams of one order are stored alike"),
+        _ => unreachable!("hypothesis and reference n-grams are stored alike"),
     };
-    let ref_total = rf.total();
+    let ref_total = rf.total(n);
     out[0] = if ref_total == 0 {
         0.0
     } else {
-        hyp.total() as f64
+        hyp.total(n) as f64
     };
     out[1] = ref_total as f64;
     out[2] = matched as f64;
@@ -229,14 +232,10 @@ impl SegmentMetric for Chrf {
         let refs: Vec<_> = refs.iter().map(|r| lower_if(r, c.lowercase)).collect();
 
         let hyp_chars = chars_of(&hyp, c.whitespace);
-        let hyp_char_ngrams: Vec<_> = (1..=c.char_order)
-            .map(|n| Grams::of(&hyp_chars, n, CHAR_BITS))
-            .collect();
+        let hyp_char_grams = Grams::of(&hyp_chars, c.char_order, CHAR_BITS);
         let mut vocab = Vocab::default();
         let hyp_words = vocab.ids(words_for_chrf(&hyp));
-        let hyp_word_ngrams: Vec<_> = (1..=c.word_order)
-            .map(|n| Grams::of(&hyp_words, n, WORD_BITS))
-            .collect();
+        let hyp_word_grams = Grams::of(&hyp_words, c.word_order.max(1), WORD_BITS);
 
         let ref_words: Vec<Vec<u32>> = refs.iter().map(|r| vocab.ids(words_for_chrf(r))).collect();
         let mut best_f = -1.0;
@@ -244,14 +243,18 @@ impl SegmentMetric for Chrf {
         out.fill(0.0);
         for (r, r_words) in refs.iter().zip(&ref_words) {
             let r_chars = chars_of(r, c.whitespace);
-            for n in 1..=c.char_order {
-                let rc = Grams::of(&r_chars, n, CHAR_BITS);
-                match_stats(&hyp_char_ngrams[n - 1], &rc, &mut stats[3 * (n - 1)..3 * n]);
+            if c.char_order > 0 {
+                let rc = Grams::of(&r_chars, c.char_order, CHAR_BITS);
+                for n in 1..=c.char_order {
+                    match_stats(&hyp_char_grams, &rc, n, &mut stats[3 * (n - 1)..3 * n]);
+                }
             }
-            for n in 1..=c.word_order {
-                let rw = Grams::of(r_words, n, WORD_BITS);
-                let i = c.char_order + n - 1;
-                match_stats(&hyp_word_ngrams[n - 1], &rw, &mut stats[3 * i..3 * i + 3]);
+            if c.word_order > 0 {
+                let rw = Grams::of(r_words, c.word_order, WORD_BITS);
+                for n in 1..=c.word_order {
+                    let i = c.char_order + n - 1;
+                    match_stats(&hyp_word_grams, &rw, n, &mut stats[3 * i..3 * i + 3]);
+                }
             }
             let f = self.f_score(&stats);
             if f > best_f {

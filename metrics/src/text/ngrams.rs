@@ -40,37 +40,63 @@ pub(crate) fn count<T: Hash + Eq>(seq: &[T], n: usize) -> Counts<'_, T> {
     m
 }
 
-/// The n-grams of order `n` of `seq`, each packed into a u128 (`bits` bits per item), sorted.
-/// `None` when `n * bits` does not fit in 128 bits; callers then count with [`count`].
+/// All n-grams of orders 1..=max_n of one sequence, from a single sort.
 ///
-/// Sorted packed n-grams turn the clipped-count computations of BLEU, chrF and ROUGE-N into
-/// linear merges, with no hashing at all: the hot path of every corpus text metric.
-pub(crate) fn sorted_packed(seq: &[u32], n: usize, bits: u32) -> Option<Vec<u128>> {
-    if n == 0 || n as u32 * bits > 128 {
-        return None;
-    }
-    if seq.len() < n {
-        return Some(Vec::new());
-    }
-    let mut v: Vec<u128> = seq
-        .windows(n)
-        .map(|w| w.iter().fold(0u128, |k, &x| (k << bits) | x as u128))
-        .collect();
-    v.sort_unstable();
-    Some(v)
+/// Each position i yields the window seq[i..i+max_n], packed big-endian into a u128 with
+/// `bits` bits per item and items offset by +1, so a 0 item marks "past the end". Sorting the
+/// windows once sorts every prefix too, so the n-grams of each order n are the top n items of
+/// the windows whose n-th item is non-zero, already in sorted order. Clipped counts for all
+/// orders then come from linear merges: the hot path of BLEU, chrF and ROUGE-N, with no hashing.
+pub(crate) struct SortedWindows {
+    keys: Vec<u128>,
+    max_n: usize,
+    bits: u32,
 }
 
-/// Size of the multiset intersection of two sorted lists: Σ min(count_a, count_b).
-pub(crate) fn intersection(a: &[u128], b: &[u128]) -> u64 {
-    let (mut i, mut j, mut m) = (0, 0, 0u64);
-    while i < a.len() && j < b.len() {
-        match a[i].cmp(&b[j]) {
-            std::cmp::Ordering::Less => i += 1,
-            std::cmp::Ordering::Greater => j += 1,
+impl SortedWindows {
+    /// `None` when `max_n` windows of `bits`-bit items do not fit in 128 bits.
+    pub(crate) fn new(seq: &[u32], max_n: usize, bits: u32) -> Option<Self> {
+        if max_n == 0 || max_n as u32 * bits > 128 {
+            return None;
+        }
+        let mut keys: Vec<u128> = (0..seq.len())
+            .map(|i| {
+                (0..max_n).fold(0u128, |k, j| {
+                    (k << bits) | seq.get(i + j).map_or(0, |&x| x as u128 + 1)
+                })
+            })
+            .collect();
+        keys.sort_unstable();
+        Some(SortedWindows { keys, max_n, bits })
+    }
+
+    /// The sorted n-grams of order n (as packed prefixes).
+    pub(crate) fn order(&self, n: usize) -> impl Iterator<Item = u128> + '_ {
+        let shift = (self.max_n - n) as u32 * self.bits;
+        let item_mask = (1u128 << self.bits) - 1;
+        self.keys.iter().filter_map(move |&k| {
+            let p = k >> shift;
+            (p & item_mask != 0).then_some(p)
+        })
+    }
+}
+
+/// Size of the multiset intersection of two sorted sequences: Σ min(count_a, count_b).
+pub(crate) fn intersection(a: impl Iterator<Item = u128>, b: impl Iterator<Item = u128>) -> u64 {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    let mut m = 0u64;
+    while let (Some(&x), Some(&y)) = (a.peek(), b.peek()) {
+        match x.cmp(&y) {
+            std::cmp::Ordering::Less => {
+                a.next();
+            }
+            std::cmp::Ordering::Greater => {
+                b.next();
+            }
             std::cmp::Ordering::Equal => {
                 m += 1;
-                i += 1;
-                j += 1;
+                a.next();
+                b.next();
             }
         }
     }
@@ -81,7 +107,7 @@ pub(crate) fn intersection(a: &[u128], b: &[u128]) -> u64 {
 /// min(count in hypothesis, max over references of count in that reference).
 pub(crate) fn clipped_by_max(hyp: &[u128], refs: &[Vec<u128>]) -> u64 {
     if refs.len() == 1 {
-        return intersection(hyp, &refs[0]);
+        return intersection(hyp.iter().copied(), refs[0].iter().copied());
     }
     let mut pos = vec![0usize; refs.len()];
     let (mut i, mut total) = (0, 0u64);
@@ -141,12 +167,18 @@ mod tests {
             let refs: Vec<Vec<u32>> = (0..1 + trial % 3)
                 .map(|_| (0..len(&mut next)).map(|_| next(4)).collect())
                 .collect();
+            let hw = SortedWindows::new(&hyp, 4, 32).unwrap();
+            let rw: Vec<SortedWindows> = refs
+                .iter()
+                .map(|r| SortedWindows::new(r, 4, 32).unwrap())
+                .collect();
             for n in 1..=4 {
-                let h = sorted_packed(&hyp, n, 32).unwrap();
-                let r: Vec<Vec<u128>> = refs
-                    .iter()
-                    .map(|r| sorted_packed(r, n, 32).unwrap())
-                    .collect();
+                let h: Vec<u128> = hw.order(n).collect();
+                let r: Vec<Vec<u128>> = rw.iter().map(|w| w.order(n).collect()).collect();
+                assert!(
+                    h.windows(2).all(|p| p[0] <= p[1]),
+                    "order {n} comes out sorted"
+                );
                 assert_eq!(
                     clipped_by_max(&h, &r),
                     by_hash_clipped(&hyp, &refs, n),
@@ -155,7 +187,13 @@ mod tests {
                 assert_eq!(h.len(), hyp.len().saturating_sub(n - 1));
             }
         }
-        assert!(sorted_packed(&[1, 2], 5, 32).is_none());
-        assert_eq!(sorted_packed(&[1, 2, 3, 4, 5, 6], 6, 21).unwrap().len(), 1);
+        assert!(SortedWindows::new(&[1, 2], 5, 32).is_none());
+        assert_eq!(
+            SortedWindows::new(&[1, 2, 3, 4, 5, 6], 6, 21)
+                .unwrap()
+                .order(6)
+                .count(),
+            1
+        );
     }
 }

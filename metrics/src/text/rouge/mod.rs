@@ -106,28 +106,22 @@ impl RougeScore {
 }
 
 fn score_ngrams(target: &[u32], pred: &[u32], n: usize) -> RougeScore {
-    let (inter, tn, pn) = match (
-        super::ngrams::sorted_packed(target, n, 32),
-        super::ngrams::sorted_packed(pred, n, 32),
+    use super::ngrams::{count, intersection, SortedWindows};
+    let (tn, pn) = (
+        target.len().saturating_sub(n - 1) as u64,
+        pred.len().saturating_sub(n - 1) as u64,
+    );
+    let inter = match (
+        SortedWindows::new(target, n, 32),
+        SortedWindows::new(pred, n, 32),
     ) {
-        (Some(t), Some(p)) => (
-            super::ngrams::intersection(&t, &p),
-            t.len() as u64,
-            p.len() as u64,
-        ),
+        (Some(t), Some(p)) => intersection(t.order(n), p.order(n)),
         _ => {
             // Orders above 4 do not pack into 128 bits: count with hashes.
-            let t = super::ngrams::count(target, n);
-            let p = super::ngrams::count(pred, n);
-            let inter = t
-                .iter()
+            let (t, p) = (count(target, n), count(pred, n));
+            t.iter()
                 .map(|(g, &c)| c.min(p.get(g).copied().unwrap_or(0)) as u64)
-                .sum();
-            (
-                inter,
-                t.values().map(|&c| c as u64).sum(),
-                p.values().map(|&c| c as u64).sum(),
-            )
+                .sum()
         }
     };
     RougeScore::new(
