@@ -150,10 +150,12 @@ impl Bleu {
     }
 
     fn preprocess(&self, sent: &str) -> String {
+        // Only the tokens matter here, so whitespace need not be normalised.
         if self.config.lowercase {
-            self.tokenizer.tokenize(pystr::rstrip(&sent.to_lowercase()))
+            self.tokenizer
+                .tokenize_raw(pystr::rstrip(&sent.to_lowercase()))
         } else {
-            self.tokenizer.tokenize(pystr::rstrip(sent))
+            self.tokenizer.tokenize_raw(pystr::rstrip(sent))
         }
     }
 
@@ -250,7 +252,7 @@ impl SegmentMetric for Bleu {
         let hyp_tok = self.preprocess(hyp);
         let ref_toks: Vec<String> = refs.iter().map(|r| self.preprocess(r)).collect();
 
-        let mut vocab = Vocab::default();
+        let mut vocab = Vocab::with_capacity(64);
         let hyp_ids = vocab.ids(pystr::split(&hyp_tok));
         let ref_ids: Vec<Vec<u32>> = ref_toks
             .iter()

@@ -16,6 +16,12 @@ pub(crate) struct Vocab<'a> {
 }
 
 impl<'a> Vocab<'a> {
+    pub(crate) fn with_capacity(n: usize) -> Self {
+        Vocab {
+            ids: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+        }
+    }
+
     pub(crate) fn ids<I: IntoIterator<Item = &'a str>>(&mut self, tokens: I) -> Vec<u32> {
         tokens
             .into_iter()

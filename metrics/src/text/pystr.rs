@@ -11,10 +11,25 @@ pub fn is_py_space(c: char) -> bool {
     c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
+/// Python's whitespace among ASCII bytes: \t \n \v \f \r, U+001C..U+001F and space.
+#[inline]
+fn is_py_space_byte(b: u8) -> bool {
+    matches!(b, 9..=13 | 28..=32)
+}
+
 /// Python's `s.split()` (no argument): runs of whitespace separate, empty pieces dropped.
+/// ASCII text (the common case) is split on bytes, without decoding characters.
 #[inline]
 pub fn split(s: &str) -> impl Iterator<Item = &str> {
-    s.split(is_py_space).filter(|t| !t.is_empty())
+    let ascii = s.is_ascii();
+    s.split(move |c: char| {
+        if ascii {
+            is_py_space_byte(c as u8)
+        } else {
+            is_py_space(c)
+        }
+    })
+    .filter(|t| !t.is_empty())
 }
 
 /// Python's `s.rstrip()` (no argument).

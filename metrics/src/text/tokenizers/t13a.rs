@@ -20,12 +20,9 @@ impl Default for Tokenizer13a {
     }
 }
 
-impl Tokenize for Tokenizer13a {
-    fn signature(&self) -> &'static str {
-        "13a"
-    }
-
-    fn tokenize(&self, line: &str) -> String {
+impl Tokenizer13a {
+    /// mteval-v13a's language-independent part, padded with a space on each side.
+    fn prepare(line: &str) -> String {
         // The language-independent part of mteval-v13a, in its order. Most segments contain
         // none of these, so each replacement runs only when its pattern is present.
         let mut s = std::borrow::Cow::Borrowed(line);
@@ -43,7 +40,21 @@ impl Tokenize for Tokenizer13a {
             );
         }
         // Padding with spaces lets the period/comma rules see the segment's ends.
-        self.post.apply(&format!(" {s} "))
+        format!(" {s} ")
+    }
+}
+
+impl Tokenize for Tokenizer13a {
+    fn signature(&self) -> &'static str {
+        "13a"
+    }
+
+    fn tokenize(&self, line: &str) -> String {
+        self.post.apply(&Self::prepare(line))
+    }
+
+    fn tokenize_raw(&self, line: &str) -> String {
+        self.post.apply_raw(&Self::prepare(line))
     }
 }
 

@@ -56,12 +56,9 @@ impl Default for TokenizerZh {
     }
 }
 
-impl Tokenize for TokenizerZh {
-    fn signature(&self) -> &'static str {
-        "zh"
-    }
-
-    fn tokenize(&self, line: &str) -> String {
+impl TokenizerZh {
+    /// Every Chinese character surrounded by spaces.
+    fn prepare(line: &str) -> String {
         let line = line.trim_matches(crate::text::pystr::is_py_space);
         let mut spaced = String::with_capacity(line.len() * 2);
         for c in line.chars() {
@@ -73,8 +70,22 @@ impl Tokenize for TokenizerZh {
                 spaced.push(c);
             }
         }
-        // No 13a pre-processing and no padding here: sacrebleu's zh calls only the regexps.
-        self.post.apply(&spaced)
+        spaced
+    }
+}
+
+impl Tokenize for TokenizerZh {
+    fn signature(&self) -> &'static str {
+        "zh"
+    }
+
+    // No 13a pre-processing and no padding here: sacrebleu's zh calls only the regexps.
+    fn tokenize(&self, line: &str) -> String {
+        self.post.apply(&Self::prepare(line))
+    }
+
+    fn tokenize_raw(&self, line: &str) -> String {
+        self.post.apply_raw(&Self::prepare(line))
     }
 }
 
