@@ -261,7 +261,8 @@ impl Rouge {
 
     /// Scores of every configured type for one target and one prediction (`RougeScorer.score`).
     pub fn score(&self, target: &str, prediction: &str) -> Vec<RougeScore> {
-        let mut vocab: FxHashMap<String, u32> = FxHashMap::default();
+        let mut vocab: FxHashMap<String, u32> =
+            FxHashMap::with_capacity_and_hasher(64, Default::default());
         let mut ids = |text: &str| self.token_ids(text, &mut vocab);
         let needs_whole = self.config.types.iter().any(|t| *t != RougeType::Lsum);
         let (t, p) = if needs_whole {
@@ -269,23 +270,32 @@ impl Rouge {
         } else {
             (Vec::new(), Vec::new())
         };
+        // A text without newlines is one sentence whose tokens are the whole text's: reuse them.
+        let single = |text: &str| !text.is_empty() && !text.contains('\n');
+        let both_single = needs_whole && single(target) && single(prediction);
         let mut sents = |text: &str| -> Vec<Vec<u32>> {
             text.split('\n')
                 .filter(|s| !s.is_empty())
                 .map(&mut ids)
                 .collect()
         };
-        let lsum = if self.config.types.contains(&RougeType::Lsum) {
+        let lsum = if self.config.types.contains(&RougeType::Lsum) && !both_single {
             Some((sents(target), sents(prediction)))
         } else {
             None
         };
+        let mut lcs_score = None;
         self.config
             .types
             .iter()
             .map(|ty| match ty {
                 RougeType::N(n) => score_ngrams(&t, &p, *n),
-                RougeType::L => score_lcs(&t, &p),
+                RougeType::L => *lcs_score.get_or_insert_with(|| score_lcs(&t, &p)),
+                // With one sentence on each side the union LCS is the LCS, and every LCS token
+                // passes the double-counting guard, so ROUGE-Lsum equals ROUGE-L.
+                RougeType::Lsum if both_single => {
+                    *lcs_score.get_or_insert_with(|| score_lcs(&t, &p))
+                }
                 RougeType::Lsum => {
                     let (ts, ps) = lsum.as_ref().expect("computed above");
                     summary_level_lcs(ts, ps)

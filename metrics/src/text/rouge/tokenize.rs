@@ -65,7 +65,12 @@ pub(crate) fn for_each_token(
     tokenizer: RougeTokenizer,
     mut f: impl FnMut(&str),
 ) {
-    let lower = text.to_lowercase();
+    // Python's lower() on ASCII text is ASCII lowercasing, which is much cheaper.
+    let lower = if text.is_ascii() {
+        text.to_ascii_lowercase()
+    } else {
+        text.to_lowercase()
+    };
     let mut emit = |t: &str| {
         if use_stemmer && t.chars().count() > 3 {
             f(&super::porter::stem(t))
