@@ -1,25 +1,10 @@
 //! End-to-end tests of `assay features ...` and `assay stats merge`.
 
+mod common;
+
+use common::{assay, json_of};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn assay(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_assay"))
-        .args(args)
-        .output()
-        .expect("run assay")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON document")
-}
 
 fn parity(name: &str) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

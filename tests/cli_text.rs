@@ -2,26 +2,12 @@
 //! and bad input. Values are cross-checked against the library (itself checked against the
 //! reference tools' goldens), so these tests pin what the CLI adds: reading, wiring, output.
 
+mod common;
+
+use common::{assay, json_of};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn assay(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_assay"))
-        .args(args)
-        .output()
-        .expect("run assay")
-}
-
-fn json_of(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON document on stdout")
-}
+use std::process::Command;
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
     let p = dir.join(name);

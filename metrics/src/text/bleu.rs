@@ -297,19 +297,7 @@ impl SegmentMetric for Bleu {
             None => {
                 // Orders above 4 do not pack into 128 bits: count with hashes.
                 for n in 1..=order {
-                    let h = ngrams::count(&hyp_ids, n);
-                    let rs: Vec<_> = ref_ids.iter().map(|r| ngrams::count(r, n)).collect();
-                    out[2 + n - 1] = h
-                        .iter()
-                        .map(|(g, &c)| {
-                            c.min(
-                                rs.iter()
-                                    .map(|r| r.get(g).copied().unwrap_or(0))
-                                    .max()
-                                    .unwrap_or(0),
-                            ) as u64
-                        })
-                        .sum::<u64>() as f64;
+                    out[2 + n - 1] = ngrams::clipped_by_max_hashed(&hyp_ids, &ref_ids, n) as f64;
                 }
             }
         }

@@ -140,24 +140,25 @@ pub(crate) fn clipped_by_max(hyp: &[u128], refs: &[Vec<u128>]) -> u64 {
     total
 }
 
+/// [`clipped_by_max`] by hash counting, for orders whose n-grams do not pack into 128 bits.
+pub(crate) fn clipped_by_max_hashed(hyp: &[u32], refs: &[Vec<u32>], n: usize) -> u64 {
+    let h = count(hyp, n);
+    let rs: Vec<_> = refs.iter().map(|r| count(r, n)).collect();
+    h.iter()
+        .map(|(g, &c)| {
+            c.min(
+                rs.iter()
+                    .map(|r| r.get(g).copied().unwrap_or(0))
+                    .max()
+                    .unwrap_or(0),
+            ) as u64
+        })
+        .sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn by_hash_clipped(hyp: &[u32], refs: &[Vec<u32>], n: usize) -> u64 {
-        let h = count(hyp, n);
-        let rs: Vec<_> = refs.iter().map(|r| count(r, n)).collect();
-        h.iter()
-            .map(|(g, &c)| {
-                c.min(
-                    rs.iter()
-                        .map(|r| r.get(g).copied().unwrap_or(0))
-                        .max()
-                        .unwrap_or(0),
-                ) as u64
-            })
-            .sum()
-    }
 
     #[test]
     fn sorted_merges_equal_hash_counting() {
@@ -187,7 +188,7 @@ mod tests {
                 );
                 assert_eq!(
                     clipped_by_max(&h, &r),
-                    by_hash_clipped(&hyp, &refs, n),
+                    clipped_by_max_hashed(&hyp, &refs, n),
                     "trial {trial} n {n}"
                 );
                 assert_eq!(h.len(), hyp.len().saturating_sub(n - 1));

@@ -1,0 +1,22 @@
+//! Helpers shared by the end-to-end tests: run the built binary, read its JSON document.
+
+use serde_json::Value;
+use std::process::{Command, Output};
+
+pub fn assay(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(args)
+        .output()
+        .expect("run assay")
+}
+
+/// The one JSON document a successful run prints on stdout.
+pub fn json_of(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON document on stdout")
+}
