@@ -14,6 +14,7 @@ use assay_metrics::text::chrf::{Chrf, ChrfConfig};
 use assay_metrics::text::rouge::{Rouge, RougeConfig};
 use assay_metrics::text::{corpus_stats_with_progress, SegmentMetric, StatsTable};
 use polars::prelude::*;
+use rayon::prelude::*;
 use serde_json::{json, Value};
 use std::time::Instant;
 
@@ -101,11 +102,18 @@ pub fn rouge_metric(cfg: RougeConfig) -> CliResult<TextMetric> {
 
 /// Read hypotheses and references, checking that their counts agree.
 pub fn read_text_inputs(hyp: &str, refs: &[String]) -> CliResult<(Segments, Vec<Segments>)> {
-    let hyp = read_segments(hyp)?;
-    let refs: Vec<Segments> = refs
-        .iter()
-        .map(|r| read_segments(r))
+    // Files are read (and hashed) in parallel; errors are reported in argument order.
+    let specs: Vec<&str> = std::iter::once(hyp)
+        .chain(refs.iter().map(String::as_str))
+        .collect();
+    let mut read: Vec<Segments> = specs
+        .par_iter()
+        .map(|s| read_segments(s))
+        .collect::<Vec<_>>()
+        .into_iter()
         .collect::<CliResult<_>>()?;
+    let refs = read.split_off(1);
+    let hyp = read.pop().expect("the hypothesis was read");
     check_same_length(&hyp, &refs.iter().collect::<Vec<_>>())?;
     Ok((hyp, refs))
 }
