@@ -272,6 +272,14 @@ pub struct FeaturePair {
     pub fake: String,
 }
 
+/// Where the products (covariances, distances, kernels) run.
+#[derive(Args, Debug, Clone)]
+pub struct DeviceFlag {
+    /// cpu, or cuda / cuda:N in a build with `--features cuda`.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
 #[derive(Args, Debug, Clone)]
 pub struct KidFlags {
     #[arg(long, default_value_t = 100)]
@@ -286,6 +294,10 @@ pub struct KidFlags {
     /// Use each whole set once when a set is smaller than the subset size.
     #[arg(long)]
     pub whole_set: bool,
+    /// Use these subsets instead of drawing them: an .npz with integer arrays `real` and
+    /// `fake`, one row of row indices per subset (as torch-fidelity's RandomState draws them).
+    #[arg(long, value_name = "FILE.npz")]
+    pub subset_indices: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -310,6 +322,8 @@ pub enum FeaturesCommand {
         #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
         seed: u64,
         #[command(flatten)]
+        device: DeviceFlag,
+        #[command(flatten)]
         common: Common,
     },
     /// Kernel Inception Distance (unbiased MMD^2 over random subsets).
@@ -318,8 +332,13 @@ pub enum FeaturesCommand {
         pair: FeaturePair,
         #[command(flatten)]
         kid: KidFlags,
+        /// Bootstrap resamples of the rows for an interval (0: none; each one is a full KID).
+        #[arg(long, default_value_t = 0)]
+        bootstrap: usize,
         #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
         seed: u64,
+        #[command(flatten)]
+        device: DeviceFlag,
         #[command(flatten)]
         common: Common,
     },
@@ -350,6 +369,8 @@ pub enum FeaturesCommand {
         #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
         seed: u64,
         #[command(flatten)]
+        device: DeviceFlag,
+        #[command(flatten)]
         common: Common,
     },
     /// Every metric that applies, reading each file once.
@@ -365,6 +386,8 @@ pub enum FeaturesCommand {
         #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
         seed: u64,
         #[command(flatten)]
+        device: DeviceFlag,
+        #[command(flatten)]
         common: Common,
     },
     /// Write mean/covariance stats (pytorch-fid/clean-fid npz, plus mergeable n/sum/outer).
@@ -373,6 +396,8 @@ pub enum FeaturesCommand {
         input: String,
         #[arg(short, long, value_name = "OUT.npz")]
         out: PathBuf,
+        #[command(flatten)]
+        device: DeviceFlag,
         #[command(flatten)]
         common: Common,
     },

@@ -63,7 +63,22 @@ fn bad(label: &str, msg: impl std::fmt::Display) -> CliError {
     CliError::Input(format!("{label}: {msg}"))
 }
 
-fn to_features(label: &str, shape: &[u64], data: Vec<f64>) -> CliResult<Features> {
+/// Array values as read: f32 stays f32 (features keep their precision), the rest is f64.
+pub enum Raw {
+    F32(Vec<f32>),
+    F64(Vec<f64>),
+}
+
+impl Raw {
+    pub fn into_f64(self) -> Vec<f64> {
+        match self {
+            Raw::F32(v) => v.into_iter().map(f64::from).collect(),
+            Raw::F64(v) => v,
+        }
+    }
+}
+
+fn to_features(label: &str, shape: &[u64], data: Raw) -> CliResult<Features> {
     let (rows, dim) = match shape {
         [r, d] => (*r as usize, *d as usize),
         _ => {
@@ -73,21 +88,26 @@ fn to_features(label: &str, shape: &[u64], data: Vec<f64>) -> CliResult<Features
             ))
         }
     };
-    Features::new(rows, dim, data).map_err(|e| bad(label, e))
+    match data {
+        Raw::F32(v) => Features::from_f32(rows, dim, v),
+        Raw::F64(v) => Features::new(rows, dim, v),
+    }
+    .map_err(|e| bad(label, e))
 }
 
-fn npy_values<R: Read>(label: &str, npy: npyz::NpyFile<R>) -> CliResult<(Vec<u64>, Vec<f64>)> {
+pub fn npy_values<R: Read>(label: &str, npy: npyz::NpyFile<R>) -> CliResult<(Vec<u64>, Raw)> {
     let shape = npy.shape().to_vec();
     let dtype = npy.dtype();
     let descr = dtype.descr();
     let values = match descr.trim_matches('\'') {
-        "<f4" => npy
-            .into_vec::<f32>()
-            .map(|v| v.into_iter().map(f64::from).collect()),
-        "<f8" => npy.into_vec::<f64>(),
+        "<f4" => npy.into_vec::<f32>().map(Raw::F32),
+        "<f8" => npy.into_vec::<f64>().map(Raw::F64),
         "<i8" => npy
             .into_vec::<i64>()
-            .map(|v| v.into_iter().map(|x| x as f64).collect()),
+            .map(|v| Raw::F64(v.into_iter().map(|x| x as f64).collect())),
+        "<i4" => npy
+            .into_vec::<i32>()
+            .map(|v| Raw::F64(v.into_iter().map(f64::from).collect())),
         other => {
             return Err(bad(
                 label,
@@ -102,7 +122,7 @@ fn npy_values<R: Read>(label: &str, npy: npyz::NpyFile<R>) -> CliResult<(Vec<u64
 fn read_npz(label: &str, bytes: Vec<u8>, name: Option<&str>) -> CliResult<FeatureData> {
     let mut z = npyz::npz::NpzArchive::new(Cursor::new(bytes)).map_err(|e| bad(label, e))?;
     let names: Vec<String> = z.array_names().map(str::to_string).collect();
-    let mut get = |n: &str| -> CliResult<Option<(Vec<u64>, Vec<f64>)>> {
+    let mut get = |n: &str| -> CliResult<Option<(Vec<u64>, Raw)>> {
         match z.by_name(n).map_err(|e| bad(label, e))? {
             Some(a) => Ok(Some(npy_values(label, a)?)),
             None => Ok(None),
@@ -119,6 +139,7 @@ fn read_npz(label: &str, bytes: Vec<u8>, name: Option<&str>) -> CliResult<Featur
     }
     match (get("mu")?, get("sigma")?) {
         (Some((ms, mu)), Some((ss, sigma))) => {
+            let (mu, sigma) = (mu.into_f64(), sigma.into_f64());
             let d = mu.len();
             if ms.len() != 1 || ss != [d as u64, d as u64] {
                 return Err(bad(
@@ -131,17 +152,26 @@ fn read_npz(label: &str, bytes: Vec<u8>, name: Option<&str>) -> CliResult<Featur
             }
             let mu = DVector::from_vec(mu);
             let sigma = DMatrix::from_row_slice(d, d, &sigma);
-            let exact = match (get("n")?, get("sum")?, get("outer")?) {
-                (Some((_, n)), Some((_, sum)), Some((_, outer)))
-                    if sum.len() == d && outer.len() == d * d =>
-                {
-                    Some(GaussianStats::from_sums(
-                        n[0] as usize,
-                        DVector::from_vec(sum),
-                        DMatrix::from_row_slice(d, d, &outer),
-                    ))
+            // With `n` (Assay's files) the moments become mergeable statistics. They are
+            // rebuilt from mu and sigma, not from the raw sums also stored (for other tools):
+            // outer - n·mu·muᵀ cancels digits when the mean is large against the spread.
+            let exact = match get("n")? {
+                Some((shape, n)) => {
+                    let n = n.into_f64();
+                    if !shape.is_empty() || n.len() != 1 || n[0] < 2.0 || n[0].fract() != 0.0 {
+                        return Err(bad(
+                            label,
+                            format!("'n' must be one integer >= 2, got {n:?}"),
+                        ));
+                    }
+                    let n = n[0] as usize;
+                    Some(GaussianStats {
+                        n,
+                        mean: mu.clone(),
+                        m2: &sigma * (n as f64 - 1.0),
+                    })
                 }
-                _ => None,
+                None => None,
             };
             Ok(FeatureData::Stats { mu, sigma, exact })
         }
@@ -185,15 +215,17 @@ fn read_safetensors(label: &str, bytes: &[u8], name: Option<&str>) -> CliResult<
     })?;
     let shape: Vec<u64> = t.shape().iter().map(|&s| s as u64).collect();
     let raw = t.data();
-    let values: Vec<f64> = match t.dtype() {
-        safetensors::Dtype::F32 => raw
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")) as f64)
-            .collect(),
-        safetensors::Dtype::F64 => raw
-            .chunks_exact(8)
-            .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
-            .collect(),
+    let values = match t.dtype() {
+        safetensors::Dtype::F32 => Raw::F32(
+            raw.chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+                .collect(),
+        ),
+        safetensors::Dtype::F64 => Raw::F64(
+            raw.chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")))
+                .collect(),
+        ),
         other => {
             return Err(bad(
                 label,
@@ -362,4 +394,78 @@ pub fn stats_npz(s: &GaussianStats) -> CliResult<Vec<u8>> {
             .map_err(|e| CliError::Internal(format!("writing stats: {e}")))?;
     }
     Ok(buf.into_inner())
+}
+
+/// KID subsets: (real rows, fake rows) per subset.
+pub type Subsets = Vec<(Vec<usize>, Vec<usize>)>;
+
+/// KID subsets from an .npz with integer arrays `real` and `fake` of shape (subsets, size):
+/// row indices into each set, one row per subset.
+pub fn read_subsets(
+    path: &Path,
+    real_rows: usize,
+    fake_rows: usize,
+) -> CliResult<(Subsets, InputRecord)> {
+    let label = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| bad(&label, format!("cannot open: {e}")))?;
+    let mut r = HashingReader::new(file);
+    let mut bytes = Vec::new();
+    r.read_to_end(&mut bytes)
+        .map_err(|e| bad(&label, format!("cannot read: {e}")))?;
+    let record = r.finish(path).map_err(|e| bad(&label, e))?;
+    let mut z = npyz::npz::NpzArchive::new(Cursor::new(bytes)).map_err(|e| bad(&label, e))?;
+    let mut sets = Vec::new();
+    for (name, rows) in [("real", real_rows), ("fake", fake_rows)] {
+        let npy = z
+            .by_name(name)
+            .map_err(|e| bad(&label, e))?
+            .ok_or_else(|| {
+                bad(
+                    &label,
+                    format!("no integer array '{name}' of subset indices"),
+                )
+            })?;
+        let (shape, values) = npy_values(&label, npy)?;
+        let [count, size] = shape[..] else {
+            return Err(bad(
+                &label,
+                format!("'{name}' has shape {shape:?}; expected (subsets, subset size)"),
+            ));
+        };
+        let values = values.into_f64();
+        let subsets: Vec<Vec<usize>> = values
+            .chunks_exact(size.max(1) as usize)
+            .take(count as usize)
+            .enumerate()
+            .map(|(s, chunk)| {
+                chunk
+                    .iter()
+                    .map(|&v| {
+                        if v >= 0.0 && v.fract() == 0.0 && (v as usize) < rows {
+                            Ok(v as usize)
+                        } else {
+                            Err(bad(
+                                &label,
+                                format!("'{name}' subset {s}: index {v} is not a row of a {rows}-row set"),
+                            ))
+                        }
+                    })
+                    .collect()
+            })
+            .collect::<CliResult<_>>()?;
+        sets.push(subsets);
+    }
+    let fake = sets.pop().expect("two sets");
+    let real = sets.pop().expect("two sets");
+    if real.len() != fake.len() || real.is_empty() {
+        return Err(bad(
+            &label,
+            format!(
+                "'real' has {} subsets and 'fake' {}; they must be equal and non-zero",
+                real.len(),
+                fake.len()
+            ),
+        ));
+    }
+    Ok((real.into_iter().zip(fake).collect(), record))
 }

@@ -45,17 +45,23 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
                 pair,
                 bootstrap,
                 seed,
+                device,
                 common,
-            } => (
-                commands::features::fd(&pair, bootstrap, seed, common.quiet)?,
-                common.json,
-            ),
+            } => {
+                let run = commands::features::Run::new(bootstrap, seed, &device, &common)?;
+                (commands::features::fd(&pair, &run)?, common.json)
+            }
             FeaturesCommand::Kid {
                 pair,
                 kid,
+                bootstrap,
                 seed,
+                device,
                 common,
-            } => (commands::features::kid_cmd(&pair, &kid, seed)?, common.json),
+            } => {
+                let run = commands::features::Run::new(bootstrap, seed, &device, &common)?;
+                (commands::features::kid_cmd(&pair, &kid, &run)?, common.json)
+            }
             FeaturesCommand::Is {
                 logits,
                 splits,
@@ -71,24 +77,38 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
                 prdc,
                 bootstrap,
                 seed,
+                device,
                 common,
-            } => (
-                commands::features::prdc_cmd(&pair, &prdc, bootstrap, seed, common.quiet)?,
-                common.json,
-            ),
+            } => {
+                let run = commands::features::Run::new(bootstrap, seed, &device, &common)?;
+                (
+                    commands::features::prdc_cmd(&pair, &prdc, &run)?,
+                    common.json,
+                )
+            }
             FeaturesCommand::All {
                 pair,
                 kid,
                 prdc,
                 bootstrap,
                 seed,
+                device,
                 common,
-            } => (
-                commands::features::all(&pair, &kid, &prdc, bootstrap, seed, common.quiet)?,
-                common.json,
-            ),
-            FeaturesCommand::Stats { input, out, common } => {
-                (commands::features::stats(&input, &out)?, common.json)
+            } => {
+                let run = commands::features::Run::new(bootstrap, seed, &device, &common)?;
+                (
+                    commands::features::all(&pair, &kid, &prdc, &run)?,
+                    common.json,
+                )
+            }
+            FeaturesCommand::Stats {
+                input,
+                out,
+                device,
+                common,
+            } => {
+                let run = commands::features::Run::new(0, 0, &device, &common)?;
+                (commands::features::stats(&input, &out, &run)?, common.json)
             }
         },
         Command::Stats(StatsCommand::Merge {

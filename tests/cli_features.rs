@@ -31,6 +31,25 @@ fn write_npy(path: &Path, rows: usize, cols: usize, data: &[f64]) {
     w.finish().unwrap();
 }
 
+/// An .npz of integer arrays, as numpy's `np.savez` writes them.
+fn write_index_npz(path: &Path, arrays: &[(&str, Vec<Vec<i64>>)]) {
+    use npyz::WriterBuilder;
+    let mut f = std::fs::File::create(path).unwrap();
+    let mut w = npyz::npz::NpzWriter::new(&mut f);
+    for (name, rows) in arrays {
+        let mut a = w
+            .array::<i64>(name, Default::default())
+            .unwrap()
+            .default_dtype()
+            .shape(&[rows.len() as u64, rows[0].len() as u64])
+            .begin_nd()
+            .unwrap();
+        a.extend(rows.iter().flatten().copied()).unwrap();
+        a.finish().unwrap();
+    }
+    w.zip_writer().finish().unwrap();
+}
+
 fn read_f32(path: &str) -> (usize, usize, Vec<f64>) {
     let bytes = std::fs::read(path).unwrap();
     let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
@@ -206,6 +225,79 @@ fn prdc_and_kid_through_the_cli() {
     assert!(
         (v - want).abs() < 3.0 * k["std"].as_f64().unwrap(),
         "{v} vs {want}"
+    );
+
+    // torch-fidelity's own subsets, given as indices: its mean and std to 1e-9.
+    let dir = tempfile::tempdir().unwrap();
+    let idx = dir.path().join("subsets.npz");
+    let side = |n: usize| -> Vec<Vec<i64>> {
+        k["subsets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|pair| {
+                pair[n]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|i| i.as_i64().unwrap())
+                    .collect()
+            })
+            .collect()
+    };
+    write_index_npz(&idx, &[("real", side(0)), ("fake", side(1))]);
+    let idx_arg = idx.to_str().unwrap();
+    let doc = json_of(&assay(&[
+        "features",
+        "kid",
+        "--real",
+        &a,
+        "--fake",
+        &b,
+        "--subset-indices",
+        idx_arg,
+        "--json",
+    ]));
+    let r = &doc["results"][0];
+    for (got, want) in [
+        (r["value"].as_f64().unwrap(), want),
+        (
+            r["details"]["std"].as_f64().unwrap(),
+            k["std"].as_f64().unwrap(),
+        ),
+    ] {
+        assert!(((got - want) / want).abs() < 1e-9, "{got} vs {want}");
+    }
+    assert_eq!(
+        doc["inputs"].as_array().unwrap().len(),
+        3,
+        "the index file is an input"
+    );
+    assert_eq!(r["details"]["subsets"], 10);
+
+    // An index past the end of a set is an input error naming the file.
+    write_index_npz(
+        &idx,
+        &[
+            ("real", vec![vec![0, 1, 300]]),
+            ("fake", vec![vec![0, 1, 2]]),
+        ],
+    );
+    let out = assay(&[
+        "features",
+        "kid",
+        "--real",
+        &a,
+        "--fake",
+        &b,
+        "--subset-indices",
+        idx_arg,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("subsets.npz") && err.contains("index 300"),
+        "{err}"
     );
 }
 

@@ -1,19 +1,20 @@
 //! `assay features fd|kid|is|prdc|all|stats` and `assay stats merge`: distribution metrics
 //! on features a user already has.
 
-use crate::args::{FeaturePair, KidFlags, PrdcFlags};
+use crate::args::{Common, DeviceFlag, FeaturePair, KidFlags, PrdcFlags};
 use crate::error::{CliError, CliResult};
-use crate::features_input::{read_features, stats_npz, FeatureData, FeatureInput};
+use crate::features_input::{read_features, read_subsets, stats_npz, FeatureData, FeatureInput};
 use crate::output::{write_atomic, ResultRow, ResultsDoc};
 use crate::progress;
 use assay_metrics::distribution::bootstrap::bootstrap_rows;
+use assay_metrics::distribution::device::{device_name, parse_device, Device};
 use assay_metrics::distribution::frechet::{
     frechet_distance, frechet_distance_of, FrechetDistance,
 };
 use assay_metrics::distribution::gaussian::GaussianStats;
 use assay_metrics::distribution::inception_score::{inception_score, ScoreInput};
-use assay_metrics::distribution::kid::{kid, Kernel, KidConfig};
-use assay_metrics::distribution::prdc::{prdc, PrdcConfig, PrdcVariant};
+use assay_metrics::distribution::kid::{kid_on, kid_with_subsets_on, Kernel, KidConfig};
+use assay_metrics::distribution::prdc::{prdc_on, PrdcConfig, PrdcVariant};
 use assay_metrics::distribution::Features;
 use assay_metrics::MetricError;
 use rand::seq::SliceRandom;
@@ -21,6 +22,41 @@ use rand::SeedableRng;
 use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
+
+/// What every feature command shares: resampling, seed, progress and device.
+pub struct Run {
+    pub bootstrap: usize,
+    pub seed: u64,
+    pub quiet: bool,
+    pub device: Device,
+}
+
+impl Run {
+    pub fn new(bootstrap: usize, seed: u64, d: &DeviceFlag, c: &Common) -> CliResult<Run> {
+        Ok(Run {
+            bootstrap,
+            seed,
+            quiet: c.quiet,
+            device: parse_device(&d.device).map_err(|e| CliError::Usage(e.to_string()))?,
+        })
+    }
+
+    fn doc(&self, command: &str, started: Instant, inputs: &[&FeatureInput]) -> ResultsDoc {
+        let mut doc = ResultsDoc::new(command, started);
+        for i in inputs {
+            doc.add_input(&i.record);
+        }
+        doc.device = device_name(&self.device);
+        doc
+    }
+}
+
+fn metric_err(e: MetricError) -> CliError {
+    match e {
+        MetricError::Device(_) => CliError::Internal(e.to_string()),
+        e => CliError::Input(e.to_string()),
+    }
+}
 
 fn read_pair(p: &FeaturePair) -> CliResult<(FeatureInput, FeatureInput)> {
     let real = read_features(&p.real)?;
@@ -41,43 +77,25 @@ fn label_err(label: &str) -> impl Fn(MetricError) -> CliError + '_ {
     move |e| CliError::Input(format!("{label}: {e}"))
 }
 
-fn stats_of(
+/// Mean and covariance of an input: computed from features (on the device), or as a stats
+/// file stores them.
+fn moments_of(
     i: &FeatureInput,
-) -> CliResult<(
-    GaussianStats,
-    Option<(nalgebra::DVector<f64>, nalgebra::DMatrix<f64>)>,
-)> {
+    device: &Device,
+) -> CliResult<(nalgebra::DVector<f64>, nalgebra::DMatrix<f64>)> {
     match &i.data {
-        FeatureData::Features(f) => Ok((GaussianStats::of(f), None)),
-        FeatureData::Stats { exact: Some(g), .. } => Ok((g.clone(), None)),
-        FeatureData::Stats {
-            mu,
-            sigma,
-            exact: None,
-        } => Ok((
-            GaussianStats::new(mu.len()),
-            Some((mu.clone(), sigma.clone())),
-        )),
+        FeatureData::Features(f) => {
+            let g = GaussianStats::of_on(f, device).map_err(label_err(&i.label))?;
+            let sigma = g.covariance().map_err(label_err(&i.label))?;
+            Ok((g.mean, sigma))
+        }
+        FeatureData::Stats { mu, sigma, .. } => Ok((mu.clone(), sigma.clone())),
     }
 }
 
-fn fd_of(real: &FeatureInput, fake: &FeatureInput) -> CliResult<FrechetDistance> {
-    let (a, a_ms) = stats_of(real)?;
-    let (b, b_ms) = stats_of(fake)?;
-    let moments = |g: &GaussianStats,
-                   ms: Option<(nalgebra::DVector<f64>, nalgebra::DMatrix<f64>)>,
-                   label: &str|
-     -> CliResult<_> {
-        match ms {
-            Some(x) => Ok(x),
-            None => Ok((g.mean.clone(), g.covariance().map_err(label_err(label))?)),
-        }
-    };
-    if a_ms.is_none() && b_ms.is_none() {
-        return frechet_distance_of(&a, &b).map_err(|e| CliError::Input(e.to_string()));
-    }
-    let (m1, s1) = moments(&a, a_ms, &real.label)?;
-    let (m2, s2) = moments(&b, b_ms, &fake.label)?;
+fn fd_of(real: &FeatureInput, fake: &FeatureInput, device: &Device) -> CliResult<FrechetDistance> {
+    let (m1, s1) = moments_of(real, device)?;
+    let (m2, s2) = moments_of(fake, device)?;
     frechet_distance(&m1, &s1, &m2, &s2).map_err(|e| CliError::Input(e.to_string()))
 }
 
@@ -86,26 +104,27 @@ fn fd_of(real: &FeatureInput, fake: &FeatureInput) -> CliResult<FrechetDistance>
 /// effective sample) and PRDC's k-NN radii down (duplicates are 0 apart), so the raw percentile
 /// interval can miss the estimate altogether; shifting it by (bootstrap mean - estimate)
 /// keeps the resampling spread and centres it where the estimate is.
-#[allow(clippy::too_many_arguments)]
 fn ci(
     doc_seed: &mut Option<u64>,
     real: &Features,
     fake: &Features,
     values: &[f64],
-    resamples: usize,
-    seed: u64,
-    quiet: bool,
+    run: &Run,
     f: impl Fn(&Features, &Features) -> Result<Vec<f64>, MetricError> + Sync,
 ) -> CliResult<Option<Vec<(f64, f64, f64)>>> {
-    if resamples == 0 {
+    if run.bootstrap == 0 {
         return Ok(None);
     }
-    let pb = progress::bar(resamples as u64, "bootstrap", quiet);
+    let pb = progress::bar(run.bootstrap as u64, "bootstrap", run.quiet);
     pb.tick();
-    let r = bootstrap_rows(real, fake, resamples, seed, f)
-        .map_err(|e| CliError::Input(e.to_string()))?;
+    let r = bootstrap_rows(real, fake, run.bootstrap, run.seed, |x, y| {
+        let v = f(x, y);
+        pb.inc(1);
+        v
+    })
+    .map_err(metric_err)?;
     pb.finish_and_clear();
-    *doc_seed = Some(seed);
+    *doc_seed = Some(run.seed);
     Ok(Some(
         r.into_iter()
             .zip(values)
@@ -121,26 +140,20 @@ fn push_fd(
     doc: &mut ResultsDoc,
     real: &FeatureInput,
     fake: &FeatureInput,
-    bootstrap: usize,
-    seed: u64,
-    quiet: bool,
+    run: &Run,
 ) -> CliResult<()> {
-    let fd = fd_of(real, fake)?;
+    let fd = fd_of(real, fake, &run.device)?;
+    let (bootstrap, seed) = (run.bootstrap, run.seed);
     let interval = match (&real.data, &fake.data) {
-        (FeatureData::Features(a), FeatureData::Features(b)) => ci(
-            &mut doc.seed,
-            a,
-            b,
-            &[fd.value],
-            bootstrap,
-            seed,
-            quiet,
-            |x, y| {
-                Ok(vec![
-                    frechet_distance_of(&GaussianStats::of(x), &GaussianStats::of(y))?.value,
-                ])
-            },
-        )?,
+        (FeatureData::Features(a), FeatureData::Features(b)) => {
+            ci(&mut doc.seed, a, b, &[fd.value], run, |x, y| {
+                let (gx, gy) = (
+                    GaussianStats::of_on(x, &run.device)?,
+                    GaussianStats::of_on(y, &run.device)?,
+                );
+                Ok(vec![frechet_distance_of(&gx, &gy)?.value])
+            })?
+        }
         _ => None,
     };
     let n = match (&real.data, &fake.data) {
@@ -198,23 +211,49 @@ fn push_kid(
     real: &Features,
     fake: &Features,
     k: &KidFlags,
-    seed: u64,
+    run: &Run,
 ) -> CliResult<()> {
-    let cfg = kid_config(k, seed)?;
-    let r = kid(real, fake, &cfg).map_err(|e| CliError::Input(e.to_string()))?;
-    doc.seed = Some(seed);
+    let cfg = kid_config(k, run.seed)?;
+    let given = match &k.subset_indices {
+        Some(path) => {
+            let (subsets, record) = read_subsets(path, real.rows, fake.rows)?;
+            doc.add_input(&record);
+            Some(subsets)
+        }
+        None => None,
+    };
+    // Resampled sets keep their row counts, so given subsets index them as well.
+    let kid_of = |x: &Features, y: &Features| match &given {
+        Some(subsets) => kid_with_subsets_on(x, y, subsets, cfg.kernel, &run.device),
+        None => kid_on(x, y, &cfg, &run.device),
+    };
+    let r = kid_of(real, fake).map_err(metric_err)?;
+    if given.is_none() {
+        doc.seed = Some(run.seed);
+    }
+    let interval = ci(&mut doc.seed, real, fake, &[r.mean], run, |x, y| {
+        Ok(vec![kid_of(x, y)?.mean])
+    })?;
+    let subset_size = given.as_ref().map_or(cfg.subset_size, |s| s[0].0.len());
+    let note = if r.subset_values.len() == 1 && given.is_none() {
+        format!("whole sets: fewer than {} samples", cfg.subset_size)
+    } else {
+        format!(
+            "± {:.3e} (std over {} subsets)",
+            r.std,
+            r.subset_values.len()
+        )
+    };
     doc.results.push(ResultRow {
         metric: "kid".into(),
         value: r.mean,
-        ci_low: None,
-        ci_high: None,
+        ci_low: interval.as_ref().map(|v| v[0].0),
+        ci_high: interval.as_ref().map(|v| v[0].1),
         n: real.rows.min(fake.rows),
-        details: json!({"std": r.std, "subsets": r.subset_values.len(), "subset_size": cfg.subset_size, "kernel": cfg.kernel,
-                         "note": if r.subset_values.len() == 1 {
-                             format!("whole sets: fewer than {} samples", cfg.subset_size)
-                         } else {
-                             format!("± {:.3e} (std over {} subsets)", r.std, r.subset_values.len())
-                         }}),
+        details: json!({"std": r.std, "subsets": r.subset_values.len(), "subset_size": subset_size,
+                         "kernel": cfg.kernel, "subsets_from": k.subset_indices.as_ref().map(|p| p.display().to_string()),
+                         "bootstrap": interval.as_ref().map(|v| json!({"resamples": run.bootstrap, "seed": run.seed, "bias": v[0].2})),
+                         "note": note}),
     });
     Ok(())
 }
@@ -224,10 +263,9 @@ fn push_prdc(
     real: &Features,
     fake: &Features,
     p: &PrdcFlags,
-    bootstrap: usize,
-    seed: u64,
-    quiet: bool,
+    run: &Run,
 ) -> CliResult<()> {
+    let (bootstrap, seed) = (run.bootstrap, run.seed);
     let cfg = PrdcConfig {
         k: p.k.unwrap_or(if p.kynkaanniemi { 3 } else { 5 }),
         variant: if p.kynkaanniemi {
@@ -237,21 +275,12 @@ fn push_prdc(
         },
         ..Default::default()
     };
-    let r = prdc(real, fake, &cfg).map_err(|e| CliError::Input(e.to_string()))?;
+    let r = prdc_on(real, fake, &cfg, &run.device).map_err(metric_err)?;
     let values = [r.precision, r.recall, r.density, r.coverage];
-    let interval = ci(
-        &mut doc.seed,
-        real,
-        fake,
-        &values,
-        bootstrap,
-        seed,
-        quiet,
-        |x, y| {
-            let q = prdc(x, y, &cfg)?;
-            Ok(vec![q.precision, q.recall, q.density, q.coverage])
-        },
-    )?;
+    let interval = ci(&mut doc.seed, real, fake, &values, run, |x, y| {
+        let q = prdc_on(x, y, &cfg, &run.device)?;
+        Ok(vec![q.precision, q.recall, q.density, q.coverage])
+    })?;
     let names: &[&str] = if p.kynkaanniemi {
         &["precision", "recall"]
     } else {
@@ -272,85 +301,58 @@ fn push_prdc(
     Ok(())
 }
 
-fn new_doc(command: &str, started: Instant, inputs: &[&FeatureInput]) -> ResultsDoc {
-    let mut doc = ResultsDoc::new(command, started);
-    for i in inputs {
-        doc.add_input(&i.record);
-    }
-    doc
-}
-
-pub fn fd(p: &FeaturePair, bootstrap: usize, seed: u64, quiet: bool) -> CliResult<ResultsDoc> {
+pub fn fd(p: &FeaturePair, run: &Run) -> CliResult<ResultsDoc> {
     let started = Instant::now();
     let (real, fake) = read_pair(p)?;
-    let mut doc = new_doc("features fd", started, &[&real, &fake]);
-    push_fd(&mut doc, &real, &fake, bootstrap, seed, quiet)?;
+    let mut doc = run.doc("features fd", started, &[&real, &fake]);
+    push_fd(&mut doc, &real, &fake, run)?;
     doc.elapsed_s = started.elapsed().as_secs_f64();
     Ok(doc)
 }
 
-pub fn kid_cmd(p: &FeaturePair, k: &KidFlags, seed: u64) -> CliResult<ResultsDoc> {
+pub fn kid_cmd(p: &FeaturePair, k: &KidFlags, run: &Run) -> CliResult<ResultsDoc> {
     let started = Instant::now();
     let (real, fake) = read_pair(p)?;
-    let mut doc = new_doc("features kid", started, &[&real, &fake]);
+    let mut doc = run.doc("features kid", started, &[&real, &fake]);
     push_kid(
         &mut doc,
         real.features("KID")?,
         fake.features("KID")?,
         k,
-        seed,
+        run,
     )?;
     doc.elapsed_s = started.elapsed().as_secs_f64();
     Ok(doc)
 }
 
-pub fn prdc_cmd(
-    p: &FeaturePair,
-    f: &PrdcFlags,
-    bootstrap: usize,
-    seed: u64,
-    quiet: bool,
-) -> CliResult<ResultsDoc> {
+pub fn prdc_cmd(p: &FeaturePair, f: &PrdcFlags, run: &Run) -> CliResult<ResultsDoc> {
     let started = Instant::now();
     let (real, fake) = read_pair(p)?;
-    let mut doc = new_doc("features prdc", started, &[&real, &fake]);
+    let mut doc = run.doc("features prdc", started, &[&real, &fake]);
     push_prdc(
         &mut doc,
         real.features("PRDC")?,
         fake.features("PRDC")?,
         f,
-        bootstrap,
-        seed,
-        quiet,
+        run,
     )?;
     doc.elapsed_s = started.elapsed().as_secs_f64();
     Ok(doc)
 }
 
-pub fn all(
-    p: &FeaturePair,
-    k: &KidFlags,
-    f: &PrdcFlags,
-    bootstrap: usize,
-    seed: u64,
-    quiet: bool,
-) -> CliResult<ResultsDoc> {
+pub fn all(p: &FeaturePair, k: &KidFlags, f: &PrdcFlags, run: &Run) -> CliResult<ResultsDoc> {
     let started = Instant::now();
     let (real, fake) = read_pair(p)?;
-    let mut doc = new_doc("features all", started, &[&real, &fake]);
-    push_fd(&mut doc, &real, &fake, bootstrap, seed, quiet)?;
+    let mut doc = run.doc("features all", started, &[&real, &fake]);
+    push_fd(&mut doc, &real, &fake, run)?;
     if let (FeatureData::Features(a), FeatureData::Features(b)) = (&real.data, &fake.data) {
-        push_kid(
-            &mut doc,
-            a,
-            b,
-            &KidFlags {
-                whole_set: k.whole_set || a.rows.min(b.rows) < k.subset_size,
-                ..k.clone()
-            },
-            seed,
-        )?;
-        push_prdc(&mut doc, a, b, f, bootstrap, seed, quiet)?;
+        let small = a.rows.min(b.rows) < k.subset_size && k.subset_indices.is_none();
+        let kid_flags = KidFlags {
+            whole_set: k.whole_set || small,
+            ..k.clone()
+        };
+        push_kid(&mut doc, a, b, &kid_flags, run)?;
+        push_prdc(&mut doc, a, b, f, run)?;
     }
     doc.elapsed_s = started.elapsed().as_secs_f64();
     Ok(doc)
@@ -375,9 +377,17 @@ pub fn is(
     } else {
         ScoreInput::Logits
     };
-    let s = inception_score(&f.data, f.rows, f.dim, kind, splits, order.as_deref())
-        .map_err(label_err(&input.label))?;
-    let mut doc = new_doc("features is", started, &[&input]);
+    let s = inception_score(
+        &f.rows_f64(0, f.rows),
+        f.rows,
+        f.dim,
+        kind,
+        splits,
+        order.as_deref(),
+    )
+    .map_err(label_err(&input.label))?;
+    let mut doc = ResultsDoc::new("features is", started);
+    doc.add_input(&input.record);
     doc.seed = shuffle_seed;
     doc.results.push(ResultRow {
         metric: "is".into(),
@@ -392,11 +402,11 @@ pub fn is(
     Ok(doc)
 }
 
-pub fn stats(input: &str, out: &Path) -> CliResult<ResultsDoc> {
+pub fn stats(input: &str, out: &Path, run: &Run) -> CliResult<ResultsDoc> {
     let started = Instant::now();
     let i = read_features(input)?;
     let g = match &i.data {
-        FeatureData::Features(f) => GaussianStats::of(f),
+        FeatureData::Features(f) => GaussianStats::of_on(f, &run.device).map_err(metric_err)?,
         FeatureData::Stats { exact: Some(g), .. } => g.clone(),
         FeatureData::Stats { exact: None, .. } => {
             return Err(CliError::Input(format!(
@@ -407,7 +417,7 @@ pub fn stats(input: &str, out: &Path) -> CliResult<ResultsDoc> {
     };
     let bytes = stats_npz(&g)?;
     write_atomic(out, &bytes, std::slice::from_ref(&i.record))?;
-    let mut doc = new_doc("features stats", started, &[&i]);
+    let mut doc = run.doc("features stats", started, &[&i]);
     doc.results.push(ResultRow {
         metric: "samples".into(),
         value: g.n as f64,
@@ -444,7 +454,10 @@ pub fn merge(inputs: &[String], out: &Path) -> CliResult<ResultsDoc> {
     let g = acc.ok_or_else(|| CliError::Usage("nothing to merge".into()))?;
     let records: Vec<_> = read.iter().map(|i| i.record.clone()).collect();
     write_atomic(out, &stats_npz(&g)?, &records)?;
-    let mut doc = new_doc("stats merge", started, &read.iter().collect::<Vec<_>>());
+    let mut doc = ResultsDoc::new("stats merge", started);
+    for i in &read {
+        doc.add_input(&i.record);
+    }
     doc.results.push(ResultRow {
         metric: "samples".into(),
         value: g.n as f64,

@@ -20,6 +20,8 @@ pub enum MetricError {
     NonFinite { row: usize, col: usize, value: f64 },
     #[error("feature dimensions differ: {0} and {1}")]
     DimensionMismatch(usize, usize),
+    #[error("device: {0}")]
+    Device(String),
     #[error("{what} needs at least {need} samples, got {got}")]
     TooFewSamples {
         what: &'static str,

@@ -24,7 +24,7 @@ fn load(name: &Value) -> Features {
     let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
     let shape = npy.shape().to_vec();
     let data: Vec<f32> = npy.into_vec().unwrap();
-    Features::from_f32(shape[0] as usize, shape[1] as usize, &data).unwrap()
+    Features::from_f32(shape[0] as usize, shape[1] as usize, data).unwrap()
 }
 
 fn fd(a: &Features, b: &Features) -> f64 {
@@ -113,7 +113,7 @@ fn inception_score_matches_torch_fidelity_with_its_permutation() {
         .map(|i| i.as_u64().unwrap() as usize)
         .collect();
     let s = inception_score(
-        &f.data,
+        &f.rows_f64(0, f.rows),
         f.rows,
         f.dim,
         ScoreInput::Logits,

@@ -6,6 +6,7 @@
 //! mean is large against the spread. Each batch is centred on its own mean first (two-pass).
 //! Raw sums, as stats files store them, are derived on demand.
 
+use super::device::{gram_f64, Device};
 use super::Features;
 use crate::MetricError;
 use nalgebra::{DMatrix, DVector};
@@ -31,27 +32,58 @@ impl GaussianStats {
         self.mean.len()
     }
 
-    /// Statistics of one batch.
+    /// Statistics of one batch, on the CPU.
     pub fn of(batch: &Features) -> Self {
-        let x = batch.matrix();
-        let n = batch.rows;
-        if n == 0 {
-            return GaussianStats::new(batch.dim);
+        Self::of_on(batch, &Device::Cpu).expect("the CPU device does not fail")
+    }
+
+    /// Statistics of one batch, with the scatter products on `device`. Rows are taken in
+    /// chunks (each centred on its own mean, its XᵀX a device GEMM, then merged), so the f64
+    /// staging memory is bounded by the chunk, not by the batch.
+    pub fn of_on(batch: &Features, device: &Device) -> Result<Self, MetricError> {
+        // About 64 MB of f64 per chunk, and at least 256 rows so the GEMM stays efficient.
+        Self::of_chunked(batch, device, (8_000_000 / batch.dim).max(256))
+    }
+
+    fn of_chunked(batch: &Features, device: &Device, chunk: usize) -> Result<Self, MetricError> {
+        let dim = batch.dim;
+        let mut acc = GaussianStats::new(dim);
+        let mut start = 0;
+        while start < batch.rows {
+            let len = chunk.min(batch.rows - start);
+            let mut x = batch.rows_f64(start, len);
+            let mut mean = vec![0.0f64; dim];
+            for row in x.chunks_exact(dim) {
+                for (m, v) in mean.iter_mut().zip(row) {
+                    *m += v;
+                }
+            }
+            mean.iter_mut().for_each(|m| *m /= len as f64);
+            for row in x.chunks_exact_mut(dim) {
+                for (v, m) in row.iter_mut().zip(&mean) {
+                    *v -= m;
+                }
+            }
+            let m2 = gram_f64(x, len, dim, device)?;
+            acc.merge(&GaussianStats {
+                n: len,
+                mean: DVector::from_vec(mean),
+                m2: DMatrix::from_row_slice(dim, dim, &m2),
+            })?;
+            start += len;
         }
-        let mean = DVector::from_iterator(batch.dim, x.column_iter().map(|c| c.sum() / n as f64));
-        let mut centred = x;
-        for mut row in centred.row_iter_mut() {
-            row -= mean.transpose();
-        }
-        let m2 = centred.transpose() * &centred;
-        GaussianStats { n, mean, m2 }
+        Ok(acc)
     }
 
     pub fn update(&mut self, batch: &Features) -> Result<(), MetricError> {
+        self.update_on(batch, &Device::Cpu)
+    }
+
+    pub fn update_on(&mut self, batch: &Features, device: &Device) -> Result<(), MetricError> {
         if batch.dim != self.dim() {
             return Err(MetricError::DimensionMismatch(self.dim(), batch.dim));
         }
-        let b = GaussianStats::of(batch);
+        let b = GaussianStats::of_on(batch, device)?;
         self.merge(&b)
     }
 
@@ -142,14 +174,24 @@ mod tests {
     }
 
     #[test]
+    fn chunked_statistics_equal_one_pass() {
+        let all = feats(100, 6, 5, -20.0);
+        let one = GaussianStats::of_chunked(&all, &Device::Cpu, 1000).unwrap();
+        let many = GaussianStats::of_chunked(&all, &Device::Cpu, 7).unwrap();
+        assert_eq!(many.n, 100);
+        assert!((&many.m2 - &one.m2).abs().max() < 1e-11 * one.m2.abs().max());
+        assert!((&many.mean - &one.mean).abs().max() < 1e-13);
+    }
+
+    #[test]
     fn covariance_matches_the_two_pass_formula() {
         let f = feats(50, 3, 9, 0.0);
         let c = GaussianStats::of(&f).covariance().unwrap();
         let mean: Vec<f64> = (0..3)
-            .map(|j| (0..50).map(|i| f.row(i)[j]).sum::<f64>() / 50.0)
+            .map(|j| (0..50).map(|i| f.get(i, j)).sum::<f64>() / 50.0)
             .collect();
         let c01: f64 = (0..50)
-            .map(|i| (f.row(i)[0] - mean[0]) * (f.row(i)[1] - mean[1]))
+            .map(|i| (f.get(i, 0) - mean[0]) * (f.get(i, 1) - mean[1]))
             .sum::<f64>()
             / 49.0;
         assert!((c[(0, 1)] - c01).abs() < 1e-15);

@@ -2,9 +2,10 @@
 //! unbiased MMD² between random subsets of the two sets, averaged over subsets (mean and
 //! population standard deviation). Default kernel (xᵀy/d + 1)³, 100 subsets of 1000.
 
+use super::device::{device_err, upload, Device};
 use super::Features;
 use crate::MetricError;
-use nalgebra::DMatrix;
+use candle_core::{DType, Tensor};
 use rand::SeedableRng;
 use serde::Serialize;
 
@@ -59,30 +60,59 @@ pub struct Kid {
     pub subset_values: Vec<f64>,
 }
 
-fn kernel_matrix(x: &DMatrix<f64>, y: &DMatrix<f64>, k: Kernel) -> DMatrix<f64> {
-    let xy = x * y.transpose();
-    match k {
+/// Σ K(xᵢ, yⱼ) over all pairs, with the products and the kernel on `device` in f64.
+fn kernel_sum(x: &Tensor, y: &Tensor, dim: usize, k: Kernel) -> candle_core::Result<f64> {
+    let xy = x.matmul(&y.t()?)?;
+    let kxy = match k {
         Kernel::Polynomial {
             degree,
             gamma,
             coef0,
         } => {
-            let g = gamma.unwrap_or(1.0 / x.ncols() as f64);
-            xy.map(|v| (v * g + coef0).powi(degree))
+            let base = xy.affine(gamma.unwrap_or(1.0 / dim as f64), coef0)?;
+            let mut p = base.ones_like()?;
+            for _ in 0..degree {
+                p = (p * &base)?;
+            }
+            p
         }
         Kernel::Rbf { sigma } => {
-            let xx: Vec<f64> = x.row_iter().map(|r| r.norm_squared()).collect();
-            let yy: Vec<f64> = y.row_iter().map(|r| r.norm_squared()).collect();
-            DMatrix::from_fn(x.nrows(), y.nrows(), |i, j| {
-                ((2.0 * xy[(i, j)] - xx[i] - yy[j]) / (2.0 * sigma * sigma)).exp()
-            })
+            let xx = x.sqr()?.sum_keepdim(1)?; // m × 1
+            let yy = y.sqr()?.sum_keepdim(1)?.t()?; // 1 × n
+            let d2 = xy
+                .affine(-2.0, 0.0)?
+                .broadcast_add(&xx)?
+                .broadcast_add(&yy)?;
+            d2.affine(-1.0 / (2.0 * sigma * sigma), 0.0)?.exp()?
         }
+    };
+    kxy.sum_all()?.to_scalar::<f64>()
+}
+
+/// K(x, x) for one row, on the CPU.
+fn kernel_self(x: &Features, i: usize, k: Kernel) -> f64 {
+    match k {
+        Kernel::Polynomial {
+            degree,
+            gamma,
+            coef0,
+        } => (x.dot(i, x, i) * gamma.unwrap_or(1.0 / x.dim as f64) + coef0).powi(degree),
+        Kernel::Rbf { .. } => 1.0,
     }
 }
 
 /// Unbiased MMD² between `x` (m rows) and `y` (n rows): off-diagonal means of K_xx and K_yy,
 /// minus twice the mean of K_xy (torch-fidelity's `mmd2(..., mmd_est="unbiased")` when m = n).
 pub fn mmd2_unbiased(x: &Features, y: &Features, kernel: Kernel) -> Result<f64, MetricError> {
+    mmd2_unbiased_on(x, y, kernel, &Device::Cpu)
+}
+
+pub fn mmd2_unbiased_on(
+    x: &Features,
+    y: &Features,
+    kernel: Kernel,
+    device: &Device,
+) -> Result<f64, MetricError> {
     x.same_dim(y)?;
     let (m, n) = (x.rows, y.rows);
     if m < 2 || n < 2 {
@@ -92,13 +122,15 @@ pub fn mmd2_unbiased(x: &Features, y: &Features, kernel: Kernel) -> Result<f64, 
             got: m.min(n),
         });
     }
-    let (xm, ym) = (x.matrix(), y.matrix());
-    let kxx = kernel_matrix(&xm, &xm, kernel);
-    let kyy = kernel_matrix(&ym, &ym, kernel);
-    let kxy = kernel_matrix(&xm, &ym, kernel);
-    let off = |k: &DMatrix<f64>| k.sum() - k.trace();
+    let xt = upload(x, 0, m, DType::F64, device)?;
+    let yt = upload(y, 0, n, DType::F64, device)?;
+    let sums = |a: &Tensor, b: &Tensor| kernel_sum(a, b, x.dim, kernel).map_err(device_err);
+    let diag = |f: &Features| (0..f.rows).map(|i| kernel_self(f, i, kernel)).sum::<f64>();
+    let kxx = sums(&xt, &xt)? - diag(x);
+    let kyy = sums(&yt, &yt)? - diag(y);
+    let kxy = sums(&xt, &yt)?;
     let (mf, nf) = (m as f64, n as f64);
-    Ok(off(&kxx) / (mf * (mf - 1.0)) + off(&kyy) / (nf * (nf - 1.0)) - 2.0 * kxy.sum() / (mf * nf))
+    Ok(kxx / (mf * (mf - 1.0)) + kyy / (nf * (nf - 1.0)) - 2.0 * kxy / (mf * nf))
 }
 
 /// KID over the given subsets: each pair holds row indices into `real` and `fake`.
@@ -107,6 +139,16 @@ pub fn kid_with_subsets(
     fake: &Features,
     subsets: &[(Vec<usize>, Vec<usize>)],
     kernel: Kernel,
+) -> Result<Kid, MetricError> {
+    kid_with_subsets_on(real, fake, subsets, kernel, &Device::Cpu)
+}
+
+pub fn kid_with_subsets_on(
+    real: &Features,
+    fake: &Features,
+    subsets: &[(Vec<usize>, Vec<usize>)],
+    kernel: Kernel,
+    device: &Device,
 ) -> Result<Kid, MetricError> {
     real.same_dim(fake)?;
     if subsets.is_empty() {
@@ -122,7 +164,7 @@ pub fn kid_with_subsets(
                     "a subset index is out of range".into(),
                 ));
             }
-            mmd2_unbiased(&real.select(a), &fake.select(b), kernel)
+            mmd2_unbiased_on(&real.select(a), &fake.select(b), kernel, device)
         })
         .collect::<Result<Vec<f64>, _>>()?;
     let k = values.len() as f64;
@@ -137,6 +179,31 @@ pub fn kid_with_subsets(
 
 /// KID with subsets drawn without replacement from a seeded generator.
 pub fn kid(real: &Features, fake: &Features, cfg: &KidConfig) -> Result<Kid, MetricError> {
+    kid_on(real, fake, cfg, &Device::Cpu)
+}
+
+/// The seeded subsets [`kid`] draws: (real rows, fake rows) per subset.
+pub fn kid_subsets(
+    real_rows: usize,
+    fake_rows: usize,
+    cfg: &KidConfig,
+) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
+    (0..cfg.subsets)
+        .map(|_| {
+            let a = rand::seq::index::sample(&mut rng, real_rows, cfg.subset_size).into_vec();
+            let b = rand::seq::index::sample(&mut rng, fake_rows, cfg.subset_size).into_vec();
+            (a, b)
+        })
+        .collect()
+}
+
+pub fn kid_on(
+    real: &Features,
+    fake: &Features,
+    cfg: &KidConfig,
+    device: &Device,
+) -> Result<Kid, MetricError> {
     real.same_dim(fake)?;
     let small = real.rows.min(fake.rows);
     if small < cfg.subset_size {
@@ -148,17 +215,11 @@ pub fn kid(real: &Features, fake: &Features, cfg: &KidConfig) -> Result<Kid, Met
             });
         }
         let all = |n| (0..n).collect::<Vec<usize>>();
-        return kid_with_subsets(real, fake, &[(all(real.rows), all(fake.rows))], cfg.kernel);
+        let whole = [(all(real.rows), all(fake.rows))];
+        return kid_with_subsets_on(real, fake, &whole, cfg.kernel, device);
     }
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
-    let subsets: Vec<(Vec<usize>, Vec<usize>)> = (0..cfg.subsets)
-        .map(|_| {
-            let a = rand::seq::index::sample(&mut rng, real.rows, cfg.subset_size).into_vec();
-            let b = rand::seq::index::sample(&mut rng, fake.rows, cfg.subset_size).into_vec();
-            (a, b)
-        })
-        .collect();
-    kid_with_subsets(real, fake, &subsets, cfg.kernel)
+    let subsets = kid_subsets(real.rows, fake.rows, cfg);
+    kid_with_subsets_on(real, fake, &subsets, cfg.kernel, device)
 }
 
 #[cfg(test)]
@@ -212,10 +273,10 @@ mod tests {
         for i in 0..5 {
             for j in 0..5 {
                 if i != j {
-                    xx += k(x.row(i), x.row(j));
-                    yy += k(y.row(i), y.row(j));
+                    xx += k(&x.row(i), &x.row(j));
+                    yy += k(&y.row(i), &y.row(j));
                 }
-                xy += k(x.row(i), y.row(j));
+                xy += k(&x.row(i), &y.row(j));
             }
         }
         let want = xx / 20.0 + yy / 20.0 - 2.0 * xy / 25.0;

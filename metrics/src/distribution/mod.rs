@@ -3,6 +3,7 @@
 //! CLIP, DINOv2, audio embeddings), as row-major matrices.
 
 pub mod bootstrap;
+pub mod device;
 pub mod features;
 pub mod frechet;
 pub mod gaussian;

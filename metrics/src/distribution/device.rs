@@ -1,0 +1,115 @@
+//! Where the heavy linear algebra of the distribution metrics runs.
+//!
+//! The O(n·d²) and O(n²·d) products — covariance accumulation (XᵀX), pairwise distances and
+//! kernel matrices (XYᵀ) — are candle tensor operations: on `Device::Cpu` they run on candle's
+//! multi-threaded GEMM, and in a build with the `cuda` feature `cuda:N` moves them to a GPU.
+//! Only products cross the device boundary; the O(d³) eigen-problems of the Fréchet distance
+//! stay on the CPU in f64.
+
+use super::Features;
+use crate::MetricError;
+pub use candle_core::Device;
+use candle_core::{DType, Tensor};
+
+/// `cpu`, `cuda` or `cuda:N`.
+pub fn parse_device(spec: &str) -> Result<Device, MetricError> {
+    let bad = |e: candle_core::Error| {
+        MetricError::Device(format!(
+            "cannot use device '{spec}': {e} (GPU support needs a build with `--features cuda`)"
+        ))
+    };
+    match spec {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Device::new_cuda(0).map_err(bad),
+        s => match s.strip_prefix("cuda:").map(str::parse::<usize>) {
+            Some(Ok(n)) => Device::new_cuda(n).map_err(bad),
+            _ => Err(MetricError::Device(format!(
+                "unknown device '{spec}' (cpu, cuda, cuda:N)"
+            ))),
+        },
+    }
+}
+
+/// The name a results document records: `cpu` or `cuda:N`.
+pub fn device_name(d: &Device) -> String {
+    match d.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
+
+pub(crate) fn device_err(e: candle_core::Error) -> MetricError {
+    MetricError::Device(e.to_string())
+}
+
+/// Rows `start..start+len` of `f` as a (len × dim) tensor of `dtype` on `device`.
+pub(crate) fn upload(
+    f: &Features,
+    start: usize,
+    len: usize,
+    dtype: DType,
+    device: &Device,
+) -> Result<Tensor, MetricError> {
+    let t = match dtype {
+        DType::F32 => Tensor::from_vec(f.rows_f32(start, len), (len, f.dim), device),
+        _ => Tensor::from_vec(f.rows_f64(start, len), (len, f.dim), device),
+    };
+    t.map_err(device_err)
+}
+
+/// XᵀX of a row-major (rows × dim) f64 block, returned row-major (dim × dim).
+pub(crate) fn gram_f64(
+    block: Vec<f64>,
+    rows: usize,
+    dim: usize,
+    device: &Device,
+) -> Result<Vec<f64>, MetricError> {
+    let x = Tensor::from_vec(block, (rows, dim), device).map_err(device_err)?;
+    x.t()
+        .and_then(|xt| xt.matmul(&x))
+        .and_then(|g| g.flatten_all())
+        .and_then(|g| g.to_vec1::<f64>())
+        .map_err(device_err)
+}
+
+/// A Yᵀ for a block `a` (m × d) and a resident `b` (n × d), returned row-major (m × n).
+pub(crate) fn cross<T: candle_core::WithDType>(
+    a: &Tensor,
+    b: &Tensor,
+) -> Result<Vec<T>, MetricError> {
+    a.matmul(&b.t().map_err(device_err)?)
+        .and_then(|p| p.flatten_all())
+        .and_then(|p| p.to_vec1::<T>())
+        .map_err(device_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_parse_and_unknown_ones_are_named() {
+        assert_eq!(device_name(&parse_device("cpu").unwrap()), "cpu");
+        let e = parse_device("tpu").unwrap_err().to_string();
+        assert!(e.contains("tpu") && e.contains("cuda:N"), "{e}");
+        if !candle_core::utils::cuda_is_available() {
+            let e = parse_device("cuda:0").unwrap_err().to_string();
+            assert!(e.contains("--features cuda"), "{e}");
+        }
+    }
+
+    #[test]
+    fn gram_and_cross_products_match_direct_sums() {
+        let f = Features::new(3, 2, vec![1.0, 2.0, -3.0, 0.5, 4.0, -1.0]).unwrap();
+        let g = gram_f64(f.rows_f64(0, 3), 3, 2, &Device::Cpu).unwrap();
+        let g01: f64 = (0..3).map(|r| f.get(r, 0) * f.get(r, 1)).sum();
+        assert_eq!(g, vec![26.0, g01, g01, 5.25]);
+        let a = upload(&f, 1, 2, DType::F32, &Device::Cpu).unwrap();
+        let b = upload(&f, 0, 3, DType::F32, &Device::Cpu).unwrap();
+        let p: Vec<f32> = cross(&a, &b).unwrap();
+        assert_eq!(p.len(), 6);
+        assert_eq!(p[0], f.dot(1, &f, 0) as f32);
+        assert_eq!(p[5], f.dot(2, &f, 2) as f32);
+    }
+}
