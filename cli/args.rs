@@ -226,6 +226,8 @@ pub enum BenchCommand {
         #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
         seed: u64,
         #[command(flatten)]
+        device: DeviceFlag,
+        #[command(flatten)]
         common: Common,
     },
     /// Corpus BLEU, chrF and ROUGE-L/Lsum on a synthetic corpus.

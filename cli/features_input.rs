@@ -265,8 +265,16 @@ fn read_parquet(label: &str, bytes: Vec<u8>, name: Option<&str>) -> CliResult<Fe
             format!("no column '{name}' (columns: {})", cols.join(", ")),
         )
     })?;
-    let col = col
-        .cast(&DataType::List(Box::new(DataType::Float64)))
+    // Only lists of numbers are features: polars would also cast a string column to lists
+    // (of nulls), so the type is checked first.
+    let numeric_lists = match col.dtype() {
+        DataType::List(inner) | DataType::Array(inner, _) => inner.is_primitive_numeric(),
+        _ => false,
+    };
+    let col = numeric_lists
+        .then(|| col.cast(&DataType::List(Box::new(DataType::Float64))).ok())
+        .flatten()
+        .ok_or(())
         .map_err(|_| {
             bad(
                 label,

@@ -122,9 +122,10 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
             stats_rows,
             prdc_rows,
             seed,
+            device,
             common,
         }) => (
-            commands::bench::features(dim, stats_rows, prdc_rows, seed)?,
+            commands::bench::features(dim, stats_rows, prdc_rows, seed, &device.device)?,
             common.json,
         ),
         Command::Bench(BenchCommand::Text {

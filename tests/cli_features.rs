@@ -398,6 +398,18 @@ fn bad_feature_inputs_exit_2_and_say_why() {
             ],
             "at least 6 samples",
         ),
+        (
+            vec![
+                "prdc".into(),
+                "--real".into(),
+                a.clone(),
+                "--fake".into(),
+                a.clone(),
+                "--device".into(),
+                "tpu".into(),
+            ],
+            "unknown device 'tpu'",
+        ),
     ];
     for (args, needle) in cases {
         let mut full = vec!["features".to_string()];
@@ -410,4 +422,96 @@ fn bad_feature_inputs_exit_2_and_say_why() {
             "{full:?}: expected '{needle}' in {err}"
         );
     }
+}
+
+#[test]
+fn parquet_list_and_fixed_size_list_columns_read_like_npy() {
+    use polars::prelude::*;
+    let g = golden();
+    let c = &g["frechet"][0];
+    let a = parity(c["a"].as_str().unwrap());
+    let b = parity(c["b"].as_str().unwrap());
+    let (rows, dim, values) = read_f32(&a);
+    // One row per sample: a variable-length list column (f64), a fixed-size list column (f32,
+    // what pyarrow writes for embeddings), and a string column that is not features.
+    let lists: Vec<Series> = values
+        .chunks_exact(dim)
+        .map(|r| Series::new("".into(), r))
+        .collect();
+    let list = Series::new("emb_list".into(), lists);
+    let array = list
+        .cast(&DataType::Array(Box::new(DataType::Float32), dim))
+        .unwrap()
+        .with_name("emb_array".into());
+    let ids = Series::new(
+        "id".into(),
+        (0..rows).map(|i| format!("img{i}")).collect::<Vec<_>>(),
+    );
+    let mut df = DataFrame::new(rows, vec![list.into(), array.into(), ids.into()]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pq = dir.path().join("feats.parquet");
+    ParquetWriter::new(std::fs::File::create(&pq).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let fd_with = |real: &str| {
+        let doc = json_of(&assay(&[
+            "features",
+            "fd",
+            "--real",
+            real,
+            "--fake",
+            &b,
+            "--bootstrap",
+            "0",
+            "--json",
+        ]));
+        doc["results"][0]["value"].as_f64().unwrap()
+    };
+    let want = fd_with(&a);
+    // Without a CUDA build, asking for the GPU is a usage error that says how to get one; the
+    // CPU run records its device.
+    let out = assay(&[
+        "features", "fd", "--real", &a, "--fake", &b, "--device", "cuda",
+    ]);
+    if out.status.code() == Some(2) {
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--features cuda"));
+    }
+    let doc = json_of(&assay(&[
+        "features",
+        "kid",
+        "--real",
+        &a,
+        "--fake",
+        &b,
+        "--whole-set",
+        "--device",
+        "cpu",
+        "--json",
+    ]));
+    assert_eq!(doc["device"], "cpu");
+    let pq = pq.to_str().unwrap();
+    for col in ["emb_list", "emb_array"] {
+        let got = fd_with(&format!("{pq}:{col}"));
+        assert!(
+            ((got - want) / want).abs() < 1e-12,
+            "{col}: {got} vs {want}"
+        );
+    }
+    let out = assay(&[
+        "features",
+        "fd",
+        "--real",
+        &format!("{pq}:id"),
+        "--fake",
+        &b,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("'id'") && err.contains("not lists of numbers"),
+        "{err}"
+    );
+    let out = assay(&["features", "fd", "--real", pq, "--fake", &b]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("columns: emb_list, emb_array, id"));
 }

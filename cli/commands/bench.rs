@@ -173,18 +173,19 @@ pub fn text(
     Ok(doc)
 }
 
-/// Seeded standard-normal-ish features (a sum of uniforms: cheap and smooth enough).
+/// Seeded standard-normal-ish f32 features (a sum of uniforms: cheap and smooth enough), f32
+/// as feature extractors write them.
 fn random_features(
     rows: usize,
     dim: usize,
     seed: u64,
-    shift: f64,
+    shift: f32,
 ) -> assay_metrics::distribution::Features {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let data = (0..rows * dim)
-        .map(|_| shift + (0..4).map(|_| rng.random::<f64>()).sum::<f64>() - 2.0)
+        .map(|_| shift + (0..4).map(|_| rng.random::<f32>()).sum::<f32>() - 2.0)
         .collect();
-    assay_metrics::distribution::Features::new(rows, dim, data).expect("finite")
+    assay_metrics::distribution::Features::from_f32(rows, dim, data).expect("finite")
 }
 
 /// `assay bench features`: stats accumulation, FD from stats, and PRDC on synthetic features.
@@ -193,13 +194,18 @@ pub fn features(
     stats_rows: usize,
     prdc_rows: usize,
     seed: u64,
+    device: &str,
 ) -> CliResult<ResultsDoc> {
+    use assay_metrics::distribution::device::{device_name, parse_device};
     use assay_metrics::distribution::frechet::frechet_distance_of;
     use assay_metrics::distribution::gaussian::GaussianStats;
-    use assay_metrics::distribution::prdc::{prdc, PrdcConfig};
+    use assay_metrics::distribution::prdc::{prdc_on, PrdcConfig};
+    let device = parse_device(device).map_err(|e| CliError::Usage(e.to_string()))?;
+    let internal = |e: assay_metrics::MetricError| CliError::Internal(e.to_string());
     let started = Instant::now();
     let mut doc = ResultsDoc::new("bench features", started);
     doc.seed = Some(seed);
+    doc.device = device_name(&device);
     let mut row = |metric: &str, secs: f64, n: usize, details: serde_json::Value| {
         doc.results.push(ResultRow {
             metric: metric.into(),
@@ -211,29 +217,33 @@ pub fn features(
         });
     };
     // Stats accumulation, batch by batch as a feature extractor would deliver them.
-    let batch = 1000.min(stats_rows.max(1));
+    let batch = 4096.min(stats_rows.max(1));
     let feats = random_features(batch, dim, seed, 0.0);
     let t = Instant::now();
     let mut acc = GaussianStats::new(dim);
     let mut done = 0;
     while done < stats_rows {
-        acc.update(&feats)
-            .map_err(|e| CliError::Internal(e.to_string()))?;
+        acc.update_on(&feats, &device).map_err(internal)?;
         done += batch;
     }
     let secs = t.elapsed().as_secs_f64();
-    let gb = (done * dim * 8) as f64 / 1e9;
+    let gb = (done * dim * 4) as f64 / 1e9;
+    // Σ(x-μ)(x-μ)ᵀ in f64 is n·d² multiply-adds: compute-bound on a CPU, far from bandwidth.
+    let gflop = 2.0 * done as f64 * (dim * dim) as f64 / 1e9;
     row(
         "bench.stats.seconds",
         secs,
         done,
-        json!({"dim": dim, "gb_per_s": gb / secs, "note": format!("{:.2} GB/s of f64 features", gb / secs)}),
+        json!({"dim": dim, "gb_per_s": gb / secs, "gflop_per_s": gflop / secs,
+               "note": format!("{:.2} GB/s of f32 features, {:.0} GFLOP/s (f64 XᵀX)", gb / secs, gflop / secs)}),
     );
     // FD from two stats.
-    let a = GaussianStats::of(&random_features(dim + 100, dim, seed + 1, 0.0));
-    let b = GaussianStats::of(&random_features(dim + 100, dim, seed + 2, 0.1));
+    let a = GaussianStats::of_on(&random_features(dim + 100, dim, seed + 1, 0.0), &device)
+        .map_err(internal)?;
+    let b = GaussianStats::of_on(&random_features(dim + 100, dim, seed + 2, 0.1), &device)
+        .map_err(internal)?;
     let t = Instant::now();
-    let fd = frechet_distance_of(&a, &b).map_err(|e| CliError::Internal(e.to_string()))?;
+    let fd = frechet_distance_of(&a, &b).map_err(internal)?;
     row(
         "bench.fd.seconds",
         t.elapsed().as_secs_f64(),
@@ -244,12 +254,12 @@ pub fn features(
     let r = random_features(prdc_rows, dim, seed + 3, 0.0);
     let f = random_features(prdc_rows, dim, seed + 4, 0.1);
     let t = Instant::now();
-    let p = prdc(&r, &f, &PrdcConfig::default()).map_err(|e| CliError::Internal(e.to_string()))?;
+    let p = prdc_on(&r, &f, &PrdcConfig::default(), &device).map_err(internal)?;
     row(
         "bench.prdc.seconds",
         t.elapsed().as_secs_f64(),
         prdc_rows,
-        json!({"dim": dim, "precision": p.precision, "recall": p.recall}),
+        json!({"dim": dim, "precision": p.precision, "recall": p.recall, "density": p.density, "coverage": p.coverage}),
     );
     doc.elapsed_s = started.elapsed().as_secs_f64();
     Ok(doc)

@@ -27,6 +27,49 @@ fn load(name: &Value) -> Features {
     Features::from_f32(shape[0] as usize, shape[1] as usize, data).unwrap()
 }
 
+/// The features `large_cases` in distribution_goldens.py generates, bit for bit:
+/// [seed, rows, dim, "real" | "fake"].
+fn hashed(spec: &Value) -> Features {
+    let seed = spec[0].as_u64().unwrap();
+    let (rows, dim) = (
+        spec[1].as_u64().unwrap() as usize,
+        spec[2].as_u64().unwrap() as usize,
+    );
+    let fake = spec[3] == "fake";
+    let data = (0..(rows * dim) as u64)
+        .map(|i| {
+            let mut z = (seed << 40)
+                .wrapping_add(i)
+                .wrapping_add(0x9E3779B97F4A7C15);
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58476D1CE4E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D049BB133111EB);
+            z ^= z >> 31;
+            let u = (z >> 40) as f32 * 2f32.powi(-24);
+            if fake {
+                (u * 1.1f32 - 0.05f32).max(0.0)
+            } else {
+                u
+            }
+        })
+        .collect();
+    Features::from_f32(rows, dim, data).unwrap()
+}
+
+fn subsets_of(v: &Value) -> Vec<(Vec<usize>, Vec<usize>)> {
+    let ids = |x: &Value| -> Vec<usize> {
+        x.as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_u64().unwrap() as usize)
+            .collect()
+    };
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (ids(&p[0]), ids(&p[1])))
+        .collect()
+}
+
 fn fd(a: &Features, b: &Features) -> f64 {
     frechet_distance_of(&GaussianStats::of(a), &GaussianStats::of(b))
         .unwrap()
@@ -77,21 +120,7 @@ fn frechet_is_closer_to_the_truth_than_scipy_where_it_is_not() {
 fn kid_matches_torch_fidelity_on_the_same_subsets() {
     let g = golden();
     let k = &g["kid"];
-    let subsets: Vec<(Vec<usize>, Vec<usize>)> = k["subsets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            let v = |x: &Value| {
-                x.as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|i| i.as_u64().unwrap() as usize)
-                    .collect()
-            };
-            (v(&p[0]), v(&p[1]))
-        })
-        .collect();
+    let subsets = subsets_of(&k["subsets"]);
     let r = kid_with_subsets(&load(&k["a"]), &load(&k["b"]), &subsets, Kernel::default()).unwrap();
     for (got, want) in [
         (r.mean, k["mean"].as_f64().unwrap()),
@@ -152,6 +181,57 @@ fn prdc_matches_the_prdc_package_exactly() {
                 "{} {name}: {got} vs {want}",
                 c["name"]
             );
+        }
+    }
+}
+
+#[test]
+fn large_sets_match_the_references_too() {
+    let g = golden();
+    let l = &g["large"];
+    for c in l["frechet"].as_array().unwrap() {
+        let got = fd(&hashed(&c["a"]), &hashed(&c["b"]));
+        let want = c["pytorch_fid"].as_f64().unwrap();
+        assert!(
+            ((got - want) / want).abs() < 1e-6,
+            "FD {}: {got} vs {want}",
+            c["a"]
+        );
+    }
+    for c in l["prdc"].as_array().unwrap() {
+        let cfg = PrdcConfig {
+            k: c["k"].as_u64().unwrap() as usize,
+            ..Default::default()
+        };
+        let p = prdc(&hashed(&c["real"]), &hashed(&c["fake"]), &cfg).unwrap();
+        for (name, got) in [
+            ("precision", p.precision),
+            ("recall", p.recall),
+            ("density", p.density),
+            ("coverage", p.coverage),
+        ] {
+            let want = c[name].as_f64().unwrap();
+            assert!(
+                (got - want).abs() < 1e-12,
+                "{name} {}: {got} vs {want}",
+                c["real"]
+            );
+        }
+    }
+    for c in l["kid"].as_array().unwrap() {
+        let subsets = subsets_of(&c["subsets"]);
+        let r = kid_with_subsets(
+            &hashed(&c["real"]),
+            &hashed(&c["fake"]),
+            &subsets,
+            Kernel::default(),
+        )
+        .unwrap();
+        for (got, want) in [
+            (r.mean, c["mean"].as_f64().unwrap()),
+            (r.std, c["std"].as_f64().unwrap()),
+        ] {
+            assert!(((got - want) / want).abs() < 1e-9, "KID: {got} vs {want}");
         }
     }
 }

@@ -7,13 +7,16 @@ Run by hand from the repository root, after `cargo build --release`:
 (The two OPENBLAS variables slow NumPy on these machines; they are unset for this script only.)
 Writes 2048-dimensional stats with `assay features stats`, then times the Fréchet distance
 from those stats: pytorch-fid (scipy sqrtm), the best NumPy route (Cholesky of sigma1, then
-eigvalsh of L^T sigma2 L), and `assay features fd`; and PRDC on N x N features: the prdc
-package against `assay features prdc`. Values are checked to agree before ratios print.
+eigvalsh of L^T sigma2 L), and `assay features fd`; PRDC on N x N features (default 10,000 x
+10,000 x 2048): the prdc package against `assay features prdc`, each in its own process so that
+its peak memory (max RSS) is its own; and stats accumulation throughput from `assay bench
+features`. Values are checked to agree before ratios print.
 """
 import argparse
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -35,10 +38,31 @@ def assay(*args):
     return json.loads(p.stdout)
 
 
+def measured(cmd):
+    """Run cmd; return (seconds, peak RSS in MiB of that process alone, stdout)."""
+    with tempfile.TemporaryFile() as out:
+        t = time.perf_counter()
+        p = subprocess.Popen(cmd, stdout=out)
+        _, status, usage = os.wait4(p.pid, 0)
+        secs = time.perf_counter() - t
+        assert status == 0, cmd
+        out.seek(0)
+        return secs, usage.ru_maxrss / 1024, out.read().decode()
+
+
+PRDC_SCRIPT = """
+import json, sys, numpy as np
+from prdc import compute_prdc
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+print(json.dumps({k: float(v) for k, v in compute_prdc(a, b, 5).items()}))
+"""
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--dim", type=int, default=2048)
-    ap.add_argument("--prdc-rows", type=int, default=2000)
+    ap.add_argument("--prdc-rows", type=int, default=10000)
+    ap.add_argument("--stats-rows", type=int, default=100000)
     args = ap.parse_args()
     d = Path(tempfile.mkdtemp())
     rng = np.random.default_rng(0)
@@ -68,16 +92,27 @@ def main():
           f"NumPy Cholesky+eigvalsh {t_np:.2f} s, assay {t_us:.2f} s "
           f"-> {t_sqrtm / t_us:.1f}x vs sqrtm, {t_np / t_us:.2f}x vs NumPy")
 
-    from prdc import compute_prdc
     k = args.prdc_rows
-    ra, rb = a[:k], b[:k]
+    ra = np.maximum(rng.normal(size=(k, args.dim)), 0).astype(np.float32)
+    rb = np.maximum(rng.normal(0.05, 1, size=(k, args.dim)), 0).astype(np.float32)
     np.save(d / "ra.npy", ra)
     np.save(d / "rb.npy", rb)
-    t_ref, ref = timed(lambda: compute_prdc(ra, rb, 5))
-    t_us, doc = timed(lambda: assay("features", "prdc", "--real", str(d / "ra.npy"), "--fake", str(d / "rb.npy")))
-    got = {r["metric"]: r["value"] for r in doc["results"]}
-    print("prdc:", {k2: float(v) for k2, v in ref.items()}, "assay:", got)
-    print(f"PRDC {k} x {k} x {args.dim}: prdc {t_ref:.2f} s, assay {t_us:.2f} s -> {t_ref / t_us:.2f}x")
+    del ra, rb
+    t_ref, mem_ref, out = measured([sys.executable, "-c", PRDC_SCRIPT, str(d / "ra.npy"), str(d / "rb.npy")])
+    ref = json.loads(out)
+    t_us, mem_us, out = measured([ASSAY, "features", "prdc", "--real", str(d / "ra.npy"), "--fake", str(d / "rb.npy"),
+                                  "--json", "-q"])
+    got = {r["metric"]: r["value"] for r in json.loads(out)["results"]}
+    # prdc on float32 input (as users call it) rounds distances to float32 (sklearn), Assay keeps
+    # them in float64 (the goldens check exact agreement on float64 input); near-ties may differ.
+    assert all(abs(got[m] - ref[m]) < 1e-3 for m in ref), (got, ref)
+    print(f"PRDC {k} x {k} x {args.dim} (prdc {ref}, assay {got}): prdc {t_ref:.2f} s / {mem_ref:.0f} MiB peak, "
+          f"assay {t_us:.2f} s / {mem_us:.0f} MiB peak -> {t_ref / t_us:.2f}x")
+
+    doc = assay("bench", "features", "--dim", str(args.dim), "--stats-rows", str(args.stats_rows),
+                "--prdc-rows", "200")
+    st = next(r for r in doc["results"] if r["metric"] == "bench.stats.seconds")
+    print(f"stats accumulation {st['n']} x {args.dim} f32: {st['value']:.2f} s, {st['details']['note']}")
 
 
 if __name__ == "__main__":

@@ -135,10 +135,54 @@ def prdc_cases():
     return out
 
 
+def hashed(seed, rows, dim, shape):
+    """Features too large to commit, regenerated bit for bit on the Rust side: uniform float32
+    values from splitmix64(seed * 2^40 + index), top 24 bits (exact in float32). `shape`
+    "fake" maps u to max(1.1 u - 0.05, 0) in float32 arithmetic (exactly rounded on both sides)."""
+    idx = np.arange(rows * dim, dtype=np.uint64) + np.uint64(seed) * np.uint64(1 << 40)
+    with np.errstate(over="ignore"):
+        z = idx + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    u = (z >> np.uint64(40)).astype(np.float32) * np.float32(2.0 ** -24)
+    if shape == "fake":
+        u = np.maximum(u * np.float32(1.1) - np.float32(0.05), np.float32(0))
+    return u.reshape(rows, dim).astype(np.float64)
+
+
+def large_cases():
+    """FD, PRDC and KID at the sizes the product is used at: 2048 dimensions, up to 20,000 rows."""
+    out = {"frechet": [], "prdc": [], "kid": []}
+    for seed, n, d in [(1, 2600, 2048), (3, 20000, 64)]:
+        a, b = hashed(seed, n, d, "real"), hashed(seed + 1, n, d, "fake")
+        m1, s1 = stats(a)
+        m2, s2 = stats(b)
+        out["frechet"].append({"a": [seed, n, d, "real"], "b": [seed + 1, n, d, "fake"],
+                               "pytorch_fid": float(calculate_frechet_distance(m1, s1, m2, s2))})
+    # In 2048-d the shifted "fake" shape is separated from "real" (all four values 0 or 1), so
+    # that case compares two samples of one distribution instead.
+    for seed, nr, nf, d, k, shape in [(5, 1500, 1400, 2048, 5, "real"), (7, 6000, 6000, 16, 5, "fake")]:
+        a, b = hashed(seed, nr, d, "real"), hashed(seed + 1, nf, d, shape)
+        res = compute_prdc(a, b, k)
+        out["prdc"].append({"real": [seed, nr, d, "real"], "fake": [seed + 1, nf, d, shape], "k": k,
+                            **{key: float(v) for key, v in res.items()}})
+    a, b = hashed(9, 1200, 2048, "real"), hashed(10, 1100, 2048, "fake")
+    subsets, size, seed = 5, 1000, 2020
+    r = np.random.RandomState(seed)
+    idx = [(r.choice(len(a), size, replace=False).tolist(), r.choice(len(b), size, replace=False).tolist())
+           for _ in range(subsets)]
+    res = kid_features_to_metric(torch.from_numpy(a), torch.from_numpy(b), kid_subsets=subsets,
+                                 kid_subset_size=size, rng_seed=seed, verbose=False)
+    out["kid"].append({"real": [9, 1200, 2048, "real"], "fake": [10, 1100, 2048, "fake"], "subsets": idx,
+                       "mean": res["kernel_inception_distance_mean"], "std": res["kernel_inception_distance_std"]})
+    return out
+
+
 def main():
     OUT.mkdir(parents=True, exist_ok=True)
     doc = {"reference": versions(), "frechet": fd_cases(), "frechet_ill_conditioned": ill_conditioned_cases(),
-           "kid": kid_case(), "isc": isc_case(), "prdc": prdc_cases()}
+           "kid": kid_case(), "isc": isc_case(), "prdc": prdc_cases(), "large": large_cases()}
     with open(OUT / "goldens.json", "w") as f:
         json.dump(doc, f, indent=1)
     print("wrote", OUT / "goldens.json")

@@ -101,7 +101,9 @@ impl GaussianStats {
         let (na, nb) = (self.n as f64, other.n as f64);
         let n = na + nb;
         let delta = &other.mean - &self.mean;
-        self.m2 += &other.m2 + (&delta * delta.transpose()) * (na * nb / n);
+        // In place (a rank-one update), since merges run once per chunk on d × d matrices.
+        self.m2 += &other.m2;
+        self.m2.ger(na * nb / n, &delta, &delta, 1.0);
         self.mean += delta * (nb / n);
         self.n += other.n;
         Ok(())

@@ -70,11 +70,16 @@ fn kernel_sum(x: &Tensor, y: &Tensor, dim: usize, k: Kernel) -> candle_core::Res
             coef0,
         } => {
             let base = xy.affine(gamma.unwrap_or(1.0 / dim as f64), coef0)?;
-            let mut p = base.ones_like()?;
-            for _ in 0..degree {
-                p = (p * &base)?;
+            match degree {
+                d if d < 1 => base.powf(d as f64)?,
+                d => {
+                    let mut p = base.clone();
+                    for _ in 1..d {
+                        p = (p * &base)?;
+                    }
+                    p
+                }
             }
-            p
         }
         Kernel::Rbf { sigma } => {
             let xx = x.sqr()?.sum_keepdim(1)?; // m × 1
@@ -86,7 +91,26 @@ fn kernel_sum(x: &Tensor, y: &Tensor, dim: usize, k: Kernel) -> candle_core::Res
             d2.affine(-1.0 / (2.0 * sigma * sigma), 0.0)?.exp()?
         }
     };
-    kxy.sum_all()?.to_scalar::<f64>()
+    // Row sums on the device, then a compensated sum of those on the host: K's entries are all
+    // about the same size and the MMD is a small difference of their sums, so a plain running
+    // sum of m·n entries would lose the digits the MMD is made of.
+    let rows = kxy.sum_keepdim(1)?.flatten_all()?.to_vec1::<f64>()?;
+    Ok(neumaier_sum(&rows))
+}
+
+/// Σ v with Neumaier's compensation (error independent of the count, to first order).
+fn neumaier_sum(v: &[f64]) -> f64 {
+    let (mut sum, mut comp) = (0.0f64, 0.0f64);
+    for &x in v {
+        let t = sum + x;
+        comp += if sum.abs() >= x.abs() {
+            (sum - t) + x
+        } else {
+            (x - t) + sum
+        };
+        sum = t;
+    }
+    sum + comp
 }
 
 /// K(x, x) for one row, on the CPU.
@@ -125,7 +149,13 @@ pub fn mmd2_unbiased_on(
     let xt = upload(x, 0, m, DType::F64, device)?;
     let yt = upload(y, 0, n, DType::F64, device)?;
     let sums = |a: &Tensor, b: &Tensor| kernel_sum(a, b, x.dim, kernel).map_err(device_err);
-    let diag = |f: &Features| (0..f.rows).map(|i| kernel_self(f, i, kernel)).sum::<f64>();
+    let diag = |f: &Features| {
+        neumaier_sum(
+            &(0..f.rows)
+                .map(|i| kernel_self(f, i, kernel))
+                .collect::<Vec<_>>(),
+        )
+    };
     let kxx = sums(&xt, &xt)? - diag(x);
     let kyy = sums(&yt, &yt)? - diag(y);
     let kxy = sums(&xt, &yt)?;
@@ -282,6 +312,43 @@ mod tests {
         let want = xx / 20.0 + yy / 20.0 - 2.0 * xy / 25.0;
         let got = mmd2_unbiased(&x, &y, Kernel::default()).unwrap();
         assert!((got - want).abs() < 1e-12 * want.abs().max(1.0));
+    }
+
+    #[test]
+    fn rbf_mmd_matches_the_direct_sum() {
+        let x = gauss(6, 4, 6, 0.0);
+        let y = gauss(4, 4, 7, 0.7);
+        let sigma = 1.5;
+        let k = |a: &[f64], b: &[f64]| {
+            let d2: f64 = a.iter().zip(b).map(|(p, q)| (p - q).powi(2)).sum();
+            (-d2 / (2.0 * sigma * sigma)).exp()
+        };
+        let sum = |p: &Features, q: &Features, skip_diag: bool| -> f64 {
+            let mut s = 0.0;
+            for i in 0..p.rows {
+                for j in 0..q.rows {
+                    if !(skip_diag && i == j) {
+                        s += k(&p.row(i), &q.row(j));
+                    }
+                }
+            }
+            s
+        };
+        let want =
+            sum(&x, &x, true) / 30.0 + sum(&y, &y, true) / 12.0 - 2.0 * sum(&x, &y, false) / 24.0;
+        let got = mmd2_unbiased(&x, &y, Kernel::Rbf { sigma }).unwrap();
+        assert!((got - want).abs() < 1e-13, "{got} vs {want}");
+    }
+
+    #[test]
+    fn compensated_sums_keep_the_small_terms() {
+        let v = [1e16, 1.0, -1e16, 1.0];
+        assert_eq!(neumaier_sum(&v), 2.0);
+        assert_eq!(
+            v.iter().sum::<f64>(),
+            1.0,
+            "a plain sum loses one of the ones"
+        );
     }
 
     #[test]
