@@ -99,7 +99,7 @@ def main():
     np.save(d / "rb.npy", rb)
     del ra, rb
     t_ref, mem_ref, out = measured([sys.executable, "-c", PRDC_SCRIPT, str(d / "ra.npy"), str(d / "rb.npy")])
-    ref = json.loads(out)
+    ref = json.loads(out.strip().splitlines()[-1])  # prdc prints its set sizes first
     t_us, mem_us, out = measured([ASSAY, "features", "prdc", "--real", str(d / "ra.npy"), "--fake", str(d / "rb.npy"),
                                   "--json", "-q"])
     got = {r["metric"]: r["value"] for r in json.loads(out)["results"]}

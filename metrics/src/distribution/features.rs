@@ -78,6 +78,14 @@ impl Features {
         matches!(self.values, Values::F32(_))
     }
 
+    /// The values, when they are stored as f32.
+    pub fn as_f32(&self) -> Option<&[f32]> {
+        match &self.values {
+            Values::F32(v) => Some(v),
+            Values::F64(_) => None,
+        }
+    }
+
     /// One value, as f64.
     pub fn get(&self, row: usize, col: usize) -> f64 {
         let i = row * self.dim + col;

@@ -41,8 +41,8 @@ impl GaussianStats {
     /// chunks (each centred on its own mean, its XᵀX a device GEMM, then merged), so the f64
     /// staging memory is bounded by the chunk, not by the batch.
     pub fn of_on(batch: &Features, device: &Device) -> Result<Self, MetricError> {
-        // About 64 MB of f64 per chunk, and at least 256 rows so the GEMM stays efficient.
-        Self::of_chunked(batch, device, (8_000_000 / batch.dim).max(256))
+        // About 128 MB of f64 per chunk, and at least 256 rows so the GEMM stays efficient.
+        Self::of_chunked(batch, device, (16_000_000 / batch.dim).max(256))
     }
 
     fn of_chunked(batch: &Features, device: &Device, chunk: usize) -> Result<Self, MetricError> {
@@ -68,7 +68,7 @@ impl GaussianStats {
             acc.merge(&GaussianStats {
                 n: len,
                 mean: DVector::from_vec(mean),
-                m2: DMatrix::from_row_slice(dim, dim, &m2),
+                m2: DMatrix::from_vec(dim, dim, m2),
             })?;
             start += len;
         }
