@@ -159,16 +159,28 @@ impl<'a> Resident<'a> {
         len: usize,
         other: &Resident,
     ) -> Result<Vec<f32>, MetricError> {
+        self.products_with(start, len, other, 0, other.f.rows)
+    }
+
+    /// f32 products of rows `start..start+len` with rows `ostart..ostart+olen` of `other`,
+    /// row-major (`len` rows of `olen`).
+    fn products_with(
+        &self,
+        start: usize,
+        len: usize,
+        other: &Resident,
+        ostart: usize,
+        olen: usize,
+    ) -> Result<Vec<f32>, MetricError> {
         match (&self.store, &other.store) {
             (Store::Host(a), Store::Host(b)) => {
                 // On the CPU, faer reads both sets in place (no copies of the sets: PRDC at
                 // 10,000 x 2048 stays within a few hundred MB). out = B·Aᵀ column-major, which
                 // is A·Bᵀ row-major.
-                let d = self.f.dim;
-                let n = other.f.rows;
+                let (d, n) = (self.f.dim, olen);
                 let a =
                     faer::MatRef::from_row_major_slice(&a[start * d..(start + len) * d], len, d);
-                let b = faer::MatRef::from_row_major_slice(b, n, d);
+                let b = faer::MatRef::from_row_major_slice(&b[ostart * d..(ostart + n) * d], n, d);
                 let mut out = vec![0f32; len * n];
                 faer::linalg::matmul::matmul(
                     faer::MatMut::from_column_major_slice_mut(&mut out, n, len),
@@ -180,9 +192,10 @@ impl<'a> Resident<'a> {
                 );
                 Ok(out)
             }
-            (Store::Device(a), Store::Device(b)) => {
-                cross(&a.narrow(0, start, len).map_err(device_err)?, b)
-            }
+            (Store::Device(a), Store::Device(b)) => cross(
+                &a.narrow(0, start, len).map_err(device_err)?,
+                &b.narrow(0, ostart, olen).map_err(device_err)?,
+            ),
             _ => unreachable!("both sets of one computation are on one device"),
         }
     }
@@ -219,48 +232,109 @@ pub fn knn_radii_on(
     radii(&Resident::new(x, device)?, k, block)
 }
 
+/// What one row knows of its neighbours while blocks stream past: the k + 1 smallest upper
+/// bounds seen (sorted), and every row whose lower bound is under the largest of them (the
+/// only rows that can turn out among the k + 1 nearest).
+struct Neighbours {
+    upper: Vec<f64>,
+    candidates: Vec<(usize, f64)>,
+}
+
+impl Neighbours {
+    fn new(k: usize) -> Self {
+        Neighbours {
+            upper: Vec::with_capacity(k + 1),
+            candidates: Vec::new(),
+        }
+    }
+
+    fn cut(&self, k: usize) -> f64 {
+        if self.upper.len() > k {
+            self.upper[k]
+        } else {
+            f64::INFINITY
+        }
+    }
+
+    fn offer(&mut self, k: usize, j: usize, d2: f64, err: f64) {
+        let (lo, hi) = (d2 - err, d2 + err);
+        if hi < self.cut(k) {
+            let at = self.upper.partition_point(|&u| u <= hi);
+            self.upper.insert(at, hi);
+            self.upper.truncate(k + 1);
+        }
+        let cut = self.cut(k);
+        if lo <= cut {
+            self.candidates.push((j, lo));
+            if self.candidates.len() > 4 * (k + 1) + 32 {
+                self.candidates.retain(|&(_, l)| l <= cut);
+            }
+        }
+    }
+}
+
+/// k-NN radii of a set against itself. Xᵢ·Xⱼ = Xⱼ·Xᵢ, so only block pairs (I, J ≤ I) are
+/// multiplied (half the products), each product feeding the rows of both blocks.
 fn radii(x: &Resident, k: usize, block: usize) -> Result<Vec<f64>, MetricError> {
     let n = x.f.rows;
     let screen = Screen::new(x.f.dim);
-    let block = block_rows(block, n);
-    let mut out = Vec::with_capacity(n);
-    for s in (0..n).step_by(block) {
-        let len = block.min(n - s);
-        let dots = x.products(s, len, x)?;
-        let part: Vec<f64> = dots
-            .par_chunks_exact(n)
-            .enumerate()
-            .map(|(r, row)| {
-                let i = s + r;
-                let (ni, li) = (x.norms[i], x.lengths[i]);
-                let mut approx: Vec<(f64, f64)> = row
-                    .iter()
+    // Square blocks of about 16 MB of products.
+    let block = if block > 0 { block } else { 2048 };
+    let mut rows: Vec<Neighbours> = (0..n).map(|_| Neighbours::new(k)).collect();
+    let starts: Vec<usize> = (0..n).step_by(block).collect();
+    let offer = |nb: &mut Neighbours, i: usize, j: usize, dot: f32| {
+        if i == j {
+            nb.offer(k, j, 0.0, 0.0); // sklearn sets the self-distance to exactly 0
+        } else {
+            let (d2, err) = screen.approx(x.norms[i], x.lengths[i], x.norms[j], x.lengths[j], dot);
+            nb.offer(k, j, d2, err);
+        }
+    };
+    for (bi, &si) in starts.iter().enumerate() {
+        let li = block.min(n - si);
+        for &sj in &starts[..=bi] {
+            let lj = block.min(n - sj);
+            let dots = x.products_with(si, li, x, sj, lj)?;
+            rows[si..si + li]
+                .par_iter_mut()
+                .enumerate()
+                .for_each(|(r, nb)| {
+                    for (c, &dot) in dots[r * lj..(r + 1) * lj].iter().enumerate() {
+                        offer(nb, si + r, sj + c, dot);
+                    }
+                });
+            if sj != si {
+                rows[sj..sj + lj]
+                    .par_iter_mut()
                     .enumerate()
-                    .map(|(j, &dot)| screen.approx(ni, li, x.norms[j], x.lengths[j], dot))
-                    .collect();
-                approx[i] = (0.0, 0.0); // sklearn sets the self-distance to exactly 0
-                                        // The true (k+1)-th smallest is at most the (k+1)-th smallest upper bound, so
-                                        // only rows whose lower bound is below that can be among the k + 1 nearest.
-                let mut upper: Vec<f64> = approx.iter().map(|(d, e)| d + e).collect();
-                let cut = *upper.select_nth_unstable_by(k, f64::total_cmp).1;
-                let mut exact: Vec<f64> = approx
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, (d, e))| d - e <= cut)
-                    .map(|(j, _)| {
-                        if j == i {
-                            0.0
-                        } else {
-                            exact_distance(x.f, i, ni, x.f, j, x.norms[j])
+                    .for_each(|(c, nb)| {
+                        for r in 0..li {
+                            offer(nb, sj + c, si + r, dots[r * lj + c]);
                         }
-                    })
-                    .collect();
-                *exact.select_nth_unstable_by(k, f64::total_cmp).1
-            })
-            .collect();
-        out.extend(part);
+                    });
+            }
+        }
     }
-    Ok(out)
+    Ok(rows
+        .into_par_iter()
+        .enumerate()
+        .map(|(i, nb)| {
+            let cut = nb.cut(k);
+            let mut exact: Vec<f64> = nb
+                .candidates
+                .iter()
+                .filter(|&&(_, lo)| lo <= cut)
+                .map(|&(j, _)| {
+                    if j == i {
+                        0.0
+                    } else {
+                        exact_distance(x.f, i, x.norms[i], x.f, j, x.norms[j])
+                    }
+                })
+                .collect();
+            *exact.select_nth_unstable_by(k, f64::total_cmp).1
+        })
+        .collect())
 }
 
 pub fn prdc(real: &Features, fake: &Features, cfg: &PrdcConfig) -> Result<Prdc, MetricError> {
