@@ -59,8 +59,9 @@ fn metric_err(e: MetricError) -> CliError {
 }
 
 fn read_pair(p: &FeaturePair) -> CliResult<(FeatureInput, FeatureInput)> {
-    let real = read_features(&p.real)?;
-    let fake = read_features(&p.fake)?;
+    // Both files are read, hashed and decoded at once (each is a single-threaded pass).
+    let (real, fake) = rayon::join(|| read_features(&p.real), || read_features(&p.fake));
+    let (real, fake) = (real?, fake?);
     if real.dim() != fake.dim() {
         return Err(CliError::Input(format!(
             "{} has {}-dimensional features but {} has {}",

@@ -48,13 +48,16 @@ pub fn rouge_config(f: &RougeFlags) -> RougeConfig {
     }
 }
 
+/// Extra details for each value of a metric, from its corpus totals and segment count.
+pub type DetailsFn = Box<dyn Fn(&[f64], usize) -> Vec<Value>>;
+
 /// A text metric as the CLI drives it: how to score, and what to say about a score.
 pub struct TextMetric {
     pub metric: Box<dyn SegmentMetric>,
     /// Scores single segments (BLEU's sentence form turns effective order on).
     pub sentence: Box<dyn SegmentMetric>,
     /// Extra details for each value, from the corpus totals.
-    pub details: Box<dyn Fn(&[f64], usize) -> Vec<Value>>,
+    pub details: DetailsFn,
 }
 
 pub fn bleu_metric(cfg: BleuConfig) -> CliResult<TextMetric> {

@@ -109,6 +109,11 @@ impl GaussianStats {
         Ok(())
     }
 
+    /// The fitted Gaussian: the mean and the sample covariance (what FD and stats files use).
+    pub fn finalize(&self) -> Result<(DVector<f64>, DMatrix<f64>), MetricError> {
+        Ok((self.mean.clone(), self.covariance()?))
+    }
+
     /// The sample covariance with n - 1 in the denominator (numpy's `np.cov(rowvar=False)`).
     pub fn covariance(&self) -> Result<DMatrix<f64>, MetricError> {
         if self.n < 2 {
@@ -170,7 +175,7 @@ mod tests {
             acc.update(&all.select(&idx)).unwrap();
         }
         assert_eq!(acc.n, 300);
-        let (a, b) = (acc.covariance().unwrap(), whole.covariance().unwrap());
+        let (a, b) = (acc.finalize().unwrap().1, whole.covariance().unwrap());
         assert!((a - &b).abs().max() < 1e-12 * b.abs().max(), "merge drifts");
         assert!((acc.mean - whole.mean).abs().max() < 1e-9);
     }
