@@ -290,23 +290,25 @@ fn read_parquet(label: &str, bytes: Vec<u8>, name: Option<&str>) -> CliResult<Fe
     for i in 0..list.len() {
         let row = list
             .get_as_series(i)
-            .ok_or_else(|| bad(label, format!("row {} is null", i + 1)))?;
+            .ok_or_else(|| bad(label, format!("row {i} (counting from 0) is null")))?;
         let vals = row.f64().map_err(|e| bad(label, e))?;
         let d = vals.len();
         if *dim.get_or_insert(d) != d {
             return Err(bad(
                 label,
                 format!(
-                    "row {} has {d} values, earlier rows {}",
-                    i + 1,
+                    "row {i} (counting from 0) has {d} values, earlier rows {}",
                     dim.unwrap_or(0)
                 ),
             ));
         }
         for (j, v) in vals.iter().enumerate() {
-            data.push(
-                v.ok_or_else(|| bad(label, format!("row {}, value {} is null", i + 1, j + 1)))?,
-            );
+            data.push(v.ok_or_else(|| {
+                bad(
+                    label,
+                    format!("row {i}, value {j} (counting from 0) is null"),
+                )
+            })?);
         }
     }
     let rows = list.len();

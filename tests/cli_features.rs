@@ -346,7 +346,7 @@ fn bad_feature_inputs_exit_2_and_say_why() {
                 "--fake".into(),
                 s(&nan),
             ],
-            "row 1, column 1 is not finite",
+            "row 1, column 1 (counting from 0, as numpy does) is not finite",
         ),
         (
             vec![
@@ -514,4 +514,31 @@ fn parquet_list_and_fixed_size_list_columns_read_like_npy() {
     let out = assay(&["features", "fd", "--real", pq, "--fake", &b]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("columns: emb_list, emb_array, id"));
+    // Rows of different lengths are not a matrix: the error names the row.
+    let ragged = Series::new(
+        "emb".into(),
+        vec![
+            Series::new("".into(), &[1.0f64, 2.0, 3.0]),
+            Series::new("".into(), &[4.0f64, 5.0]),
+        ],
+    );
+    let mut df = DataFrame::new(2, vec![ragged.into()]).unwrap();
+    let bad = dir.path().join("ragged.parquet");
+    ParquetWriter::new(std::fs::File::create(&bad).unwrap())
+        .finish(&mut df)
+        .unwrap();
+    let out = assay(&[
+        "features",
+        "fd",
+        "--real",
+        bad.to_str().unwrap(),
+        "--fake",
+        &b,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ragged.parquet") && err.contains("row 1 (counting from 0) has 2 values"),
+        "{err}"
+    );
 }

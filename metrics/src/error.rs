@@ -16,7 +16,7 @@ pub enum MetricError {
     InvalidConfig(String),
     #[error("systems have different numbers of segments ({0} and {1})")]
     SystemLengthMismatch(usize, usize),
-    #[error("row {row}, column {col} is not finite ({value})")]
+    #[error("row {row}, column {col} (counting from 0, as numpy does) is not finite ({value})")]
     NonFinite { row: usize, col: usize, value: f64 },
     #[error("feature dimensions differ: {0} and {1}")]
     DimensionMismatch(usize, usize),
