@@ -7,6 +7,7 @@ use super::Features;
 use crate::MetricError;
 use candle_core::{DType, Tensor};
 use rand::SeedableRng;
+use rayon::prelude::*;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -113,6 +114,68 @@ fn neumaier_sum(v: &[f64]) -> f64 {
     sum + comp
 }
 
+/// A set's rows in f64 with their squared norms, for kernel sums on the CPU.
+struct Host {
+    values: Vec<f64>,
+    rows: usize,
+    dim: usize,
+    norms: Vec<f64>,
+}
+
+impl Host {
+    fn new(f: &Features) -> Self {
+        Host {
+            values: f.rows_f64(0, f.rows),
+            rows: f.rows,
+            dim: f.dim,
+            norms: f.squared_norms(),
+        }
+    }
+
+    /// Σ K(xᵢ, yⱼ): one faer GEMM, then the kernel and a row sum in one pass over each row
+    /// (candle's element-wise ops would allocate a fresh m × n matrix per step), and a
+    /// compensated sum of the row sums.
+    fn kernel_sum(&self, other: &Host, k: Kernel) -> f64 {
+        let (m, n, d) = (self.rows, other.rows, self.dim);
+        let a = faer::MatRef::from_row_major_slice(&self.values, m, d);
+        let b = faer::MatRef::from_row_major_slice(&other.values, n, d);
+        // B·Aᵀ column-major = A·Bᵀ row-major: row i holds xᵢ·yⱼ for every j.
+        let mut xy = vec![0f64; m * n];
+        faer::linalg::matmul::matmul(
+            faer::MatMut::from_column_major_slice_mut(&mut xy, n, m),
+            faer::Accum::Replace,
+            b,
+            a.transpose(),
+            1.0,
+            faer::get_global_parallelism(),
+        );
+        let rows: Vec<f64> = xy
+            .par_chunks_exact(n)
+            .enumerate()
+            .map(|(i, row)| match k {
+                // A row's n terms are summed plainly (as the device route does); the m row
+                // sums, whose total carries the digits the MMD is made of, are compensated.
+                Kernel::Polynomial {
+                    degree,
+                    gamma,
+                    coef0,
+                } => {
+                    let g = gamma.unwrap_or(1.0 / d as f64);
+                    row.iter().map(|&v| (v * g + coef0).powi(degree)).sum()
+                }
+                Kernel::Rbf { sigma } => {
+                    let s = 1.0 / (2.0 * sigma * sigma);
+                    row.iter()
+                        .zip(&other.norms)
+                        .map(|(&v, &yy)| ((2.0 * v - self.norms[i] - yy) * s).exp())
+                        .sum()
+                }
+            })
+            .collect();
+        neumaier_sum(&rows)
+    }
+}
+
 /// K(x, x) for one row, on the CPU.
 fn kernel_self(x: &Features, i: usize, k: Kernel) -> f64 {
     match k {
@@ -146,9 +209,6 @@ pub fn mmd2_unbiased_on(
             got: m.min(n),
         });
     }
-    let xt = upload(x, 0, m, DType::F64, device)?;
-    let yt = upload(y, 0, n, DType::F64, device)?;
-    let sums = |a: &Tensor, b: &Tensor| kernel_sum(a, b, x.dim, kernel).map_err(device_err);
     let diag = |f: &Features| {
         neumaier_sum(
             &(0..f.rows)
@@ -156,9 +216,23 @@ pub fn mmd2_unbiased_on(
                 .collect::<Vec<_>>(),
         )
     };
-    let kxx = sums(&xt, &xt)? - diag(x);
-    let kyy = sums(&yt, &yt)? - diag(y);
-    let kxy = sums(&xt, &yt)?;
+    let (kxx, kyy, kxy) = if device.is_cpu() {
+        let (xs, ys) = (Host::new(x), Host::new(y));
+        (
+            xs.kernel_sum(&xs, kernel) - diag(x),
+            ys.kernel_sum(&ys, kernel) - diag(y),
+            xs.kernel_sum(&ys, kernel),
+        )
+    } else {
+        let xt = upload(x, 0, m, DType::F64, device)?;
+        let yt = upload(y, 0, n, DType::F64, device)?;
+        let sums = |a: &Tensor, b: &Tensor| kernel_sum(a, b, x.dim, kernel).map_err(device_err);
+        (
+            sums(&xt, &xt)? - diag(x),
+            sums(&yt, &yt)? - diag(y),
+            sums(&xt, &yt)?,
+        )
+    };
     let (mf, nf) = (m as f64, n as f64);
     Ok(kxx / (mf * (mf - 1.0)) + kyy / (nf * (nf - 1.0)) - 2.0 * kxy / (mf * nf))
 }
@@ -338,6 +412,23 @@ mod tests {
             sum(&x, &x, true) / 30.0 + sum(&y, &y, true) / 12.0 - 2.0 * sum(&x, &y, false) / 24.0;
         let got = mmd2_unbiased(&x, &y, Kernel::Rbf { sigma }).unwrap();
         assert!((got - want).abs() < 1e-13, "{got} vs {want}");
+    }
+
+    #[test]
+    fn the_gpu_route_run_on_the_cpu_gives_the_same_sums() {
+        let x = gauss(40, 6, 8, 0.0);
+        let y = gauss(30, 6, 9, 0.4);
+        let (xs, ys) = (Host::new(&x), Host::new(&y));
+        let xt = upload(&x, 0, 40, DType::F64, &Device::Cpu).unwrap();
+        let yt = upload(&y, 0, 30, DType::F64, &Device::Cpu).unwrap();
+        for kernel in [Kernel::default(), Kernel::Rbf { sigma: 2.0 }] {
+            let host = xs.kernel_sum(&ys, kernel);
+            let tensor = kernel_sum(&xt, &yt, 6, kernel).unwrap();
+            assert!(
+                (host - tensor).abs() < 1e-12 * host.abs(),
+                "{kernel:?}: {host} vs {tensor}"
+            );
+        }
     }
 
     #[test]
