@@ -51,6 +51,7 @@ impl Run {
     }
 }
 
+/// A metric's error as the CLI reports it: bad input is exit 2, a failing device exit 3.
 fn metric_err(e: MetricError) -> CliError {
     match e {
         MetricError::Device(_) => CliError::Internal(e.to_string()),
@@ -74,8 +75,12 @@ fn read_pair(p: &FeaturePair) -> CliResult<(FeatureInput, FeatureInput)> {
     Ok((real, fake))
 }
 
+/// Like [`metric_err`], with the input's name in front.
 fn label_err(label: &str) -> impl Fn(MetricError) -> CliError + '_ {
-    move |e| CliError::Input(format!("{label}: {e}"))
+    move |e| match e {
+        MetricError::Device(_) => CliError::Internal(format!("{label}: {e}")),
+        e => CliError::Input(format!("{label}: {e}")),
+    }
 }
 
 /// Mean and covariance of an input: computed from features (on the device), or as a stats

@@ -6,7 +6,7 @@ use assay_metrics::distribution::frechet::frechet_distance_of;
 use assay_metrics::distribution::gaussian::GaussianStats;
 use assay_metrics::distribution::inception_score::{inception_score, ScoreInput};
 use assay_metrics::distribution::kid::{kid_with_subsets, Kernel};
-use assay_metrics::distribution::prdc::{prdc, PrdcConfig};
+use assay_metrics::distribution::prdc::{prdc, Prdc, PrdcConfig};
 use assay_metrics::distribution::Features;
 use serde_json::Value;
 use std::path::PathBuf;
@@ -158,6 +158,19 @@ fn inception_score_matches_torch_fidelity_with_its_permutation() {
     }
 }
 
+/// Counts over the same neighbours: equal to the golden up to the division's last bit.
+fn assert_prdc_equal(p: &Prdc, golden: &Value, case: &Value) {
+    for (name, got) in [
+        ("precision", p.precision),
+        ("recall", p.recall),
+        ("density", p.density),
+        ("coverage", p.coverage),
+    ] {
+        let want = golden[name].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-12, "{case} {name}: {got} vs {want}");
+    }
+}
+
 #[test]
 fn prdc_matches_the_prdc_package_exactly() {
     let g = golden();
@@ -168,20 +181,7 @@ fn prdc_matches_the_prdc_package_exactly() {
             ..Default::default()
         };
         let p = prdc(&load(&c["real"]), &load(&c["fake"]), &cfg).unwrap();
-        for (name, got) in [
-            ("precision", p.precision),
-            ("recall", p.recall),
-            ("density", p.density),
-            ("coverage", p.coverage),
-        ] {
-            let want = c[name].as_f64().unwrap();
-            // Counts over the same neighbours: equal up to the division's last bit.
-            assert!(
-                (got - want).abs() < 1e-12,
-                "{} {name}: {got} vs {want}",
-                c["name"]
-            );
-        }
+        assert_prdc_equal(&p, c, &c["name"]);
     }
 }
 
@@ -204,19 +204,7 @@ fn large_sets_match_the_references_too() {
             ..Default::default()
         };
         let p = prdc(&hashed(&c["real"]), &hashed(&c["fake"]), &cfg).unwrap();
-        for (name, got) in [
-            ("precision", p.precision),
-            ("recall", p.recall),
-            ("density", p.density),
-            ("coverage", p.coverage),
-        ] {
-            let want = c[name].as_f64().unwrap();
-            assert!(
-                (got - want).abs() < 1e-12,
-                "{name} {}: {got} vs {want}",
-                c["real"]
-            );
-        }
+        assert_prdc_equal(&p, c, &c["real"]);
     }
     for c in l["kid"].as_array().unwrap() {
         let subsets = subsets_of(&c["subsets"]);

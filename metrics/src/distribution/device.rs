@@ -115,6 +115,30 @@ fn gram_candle(
         .map_err(device_err)
 }
 
+/// A·Bᵀ on the CPU for row-major `a` (m × d) and `b` (n × d), read in place; returned
+/// row-major (m × n): row i holds aᵢ·bⱼ for every j. Computed as B·Aᵀ written column-major,
+/// which is the same memory.
+pub(crate) fn host_cross<T: faer::traits::ComplexField + Copy>(
+    a: &[T],
+    m: usize,
+    b: &[T],
+    n: usize,
+    d: usize,
+) -> Vec<T> {
+    let a = faer::MatRef::from_row_major_slice(a, m, d);
+    let b = faer::MatRef::from_row_major_slice(b, n, d);
+    let mut out = vec![T::zero_impl(); m * n];
+    faer::linalg::matmul::matmul(
+        faer::MatMut::from_column_major_slice_mut(&mut out, n, m),
+        faer::Accum::Replace,
+        b,
+        a.transpose(),
+        T::one_impl(),
+        faer::get_global_parallelism(),
+    );
+    out
+}
+
 /// A Yᵀ for a block `a` (m × d) and a resident `b` (n × d), returned row-major (m × n).
 pub(crate) fn cross<T: candle_core::WithDType>(
     a: &Tensor,
@@ -156,6 +180,8 @@ mod tests {
         let b = upload(&f, 0, 3, DType::F32, &Device::Cpu).unwrap();
         let p: Vec<f32> = cross(&a, &b).unwrap();
         assert_eq!(p.len(), 6);
+        let h = host_cross(&f.rows_f32(1, 2), 2, &f.rows_f32(0, 3), 3, 2);
+        assert_eq!(h, p, "the CPU and tensor routes give the same products");
         assert_eq!(p[0], f.dot(1, &f, 0) as f32);
         assert_eq!(p[5], f.dot(2, &f, 2) as f32);
     }

@@ -2,7 +2,7 @@
 //! unbiased MMD² between random subsets of the two sets, averaged over subsets (mean and
 //! population standard deviation). Default kernel (xᵀy/d + 1)³, 100 subsets of 1000.
 
-use super::device::{device_err, upload, Device};
+use super::device::{device_err, host_cross, upload, Device};
 use super::Features;
 use crate::MetricError;
 use candle_core::{DType, Tensor};
@@ -137,18 +137,7 @@ impl Host {
     /// compensated sum of the row sums.
     fn kernel_sum(&self, other: &Host, k: Kernel) -> f64 {
         let (m, n, d) = (self.rows, other.rows, self.dim);
-        let a = faer::MatRef::from_row_major_slice(&self.values, m, d);
-        let b = faer::MatRef::from_row_major_slice(&other.values, n, d);
-        // B·Aᵀ column-major = A·Bᵀ row-major: row i holds xᵢ·yⱼ for every j.
-        let mut xy = vec![0f64; m * n];
-        faer::linalg::matmul::matmul(
-            faer::MatMut::from_column_major_slice_mut(&mut xy, n, m),
-            faer::Accum::Replace,
-            b,
-            a.transpose(),
-            1.0,
-            faer::get_global_parallelism(),
-        );
+        let xy = host_cross(&self.values, m, &other.values, n, d);
         let rows: Vec<f64> = xy
             .par_chunks_exact(n)
             .enumerate()

@@ -7,7 +7,7 @@
 //! Products are computed block by block (rows of one set against all of the other) on the
 //! chosen device, so memory grows with the block and the set sizes, never with their product.
 
-use super::device::{cross, device_err, upload, Device};
+use super::device::{cross, device_err, host_cross, upload, Device};
 use super::Features;
 use crate::MetricError;
 use candle_core::{DType, Tensor};
@@ -175,22 +175,15 @@ impl<'a> Resident<'a> {
         match (&self.store, &other.store) {
             (Store::Host(a), Store::Host(b)) => {
                 // On the CPU, faer reads both sets in place (no copies of the sets: PRDC at
-                // 10,000 x 2048 stays within a few hundred MB). out = B·Aᵀ column-major, which
-                // is A·Bᵀ row-major.
-                let (d, n) = (self.f.dim, olen);
-                let a =
-                    faer::MatRef::from_row_major_slice(&a[start * d..(start + len) * d], len, d);
-                let b = faer::MatRef::from_row_major_slice(&b[ostart * d..(ostart + n) * d], n, d);
-                let mut out = vec![0f32; len * n];
-                faer::linalg::matmul::matmul(
-                    faer::MatMut::from_column_major_slice_mut(&mut out, n, len),
-                    faer::Accum::Replace,
-                    b,
-                    a.transpose(),
-                    1.0,
-                    faer::get_global_parallelism(),
-                );
-                Ok(out)
+                // 10,000 x 2048 stays within a few hundred MB).
+                let d = self.f.dim;
+                Ok(host_cross(
+                    &a[start * d..(start + len) * d],
+                    len,
+                    &b[ostart * d..(ostart + olen) * d],
+                    olen,
+                    d,
+                ))
             }
             (Store::Device(a), Store::Device(b)) => cross(
                 &a.narrow(0, start, len).map_err(device_err)?,
