@@ -543,3 +543,86 @@ fn parquet_list_and_fixed_size_list_columns_read_like_npy() {
         "{err}"
     );
 }
+
+/// An .npy written byte by byte, for layouts npyz's writer does not produce (Fortran order,
+/// big-endian) and for broken files.
+fn raw_npy(path: &Path, descr: &str, fortran: bool, shape: (usize, usize), data: &[u8]) {
+    let dict = format!(
+        "{{'descr': '{descr}', 'fortran_order': {}, 'shape': ({}, {}), }}",
+        if fortran { "True" } else { "False" },
+        shape.0,
+        shape.1
+    );
+    let mut header = dict.into_bytes();
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(b' ');
+    }
+    header.push(b'\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header);
+    bytes.extend(data);
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn fortran_order_and_big_endian_npy_read_as_numpy_reads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (rows, cols) = (40, 3);
+    // Deliberately lopsided columns, so a transposed or byte-swapped read changes the FD.
+    let x: Vec<f64> = (0..rows * cols)
+        .map(|k| ((k * 37 % 101) as f64) * (1 + k % cols) as f64 / 7.0)
+        .collect();
+    let y: Vec<f64> = x.iter().enumerate().map(|(k, v)| v * 1.1 + (k % 5) as f64).collect();
+    let (c_order, fortran, big, other) = (
+        d.join("c.npy"),
+        d.join("f.npy"),
+        d.join("be.npy"),
+        d.join("y.npy"),
+    );
+    write_npy(&c_order, rows, cols, &x);
+    write_npy(&other, rows, cols, &y);
+    // Column-major bytes of the same array.
+    let col_major: Vec<u8> = (0..cols)
+        .flat_map(|j| (0..rows).map(move |i| (i, j)))
+        .flat_map(|(i, j)| x[i * cols + j].to_le_bytes())
+        .collect();
+    raw_npy(&fortran, "<f8", true, (rows, cols), &col_major);
+    let be: Vec<u8> = x.iter().flat_map(|v| v.to_be_bytes()).collect();
+    raw_npy(&big, ">f8", false, (rows, cols), &be);
+    let fd = |real: &Path| {
+        let out = assay(&[
+            "features",
+            "fd",
+            "--real",
+            &real.display().to_string(),
+            "--fake",
+            &other.display().to_string(),
+            "--bootstrap",
+            "0",
+            "--json",
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        json_of(&out)["results"][0]["value"].as_f64().unwrap()
+    };
+    let want = fd(&c_order);
+    assert!(want > 1.0, "the test needs distinct sets, got FD {want}");
+    assert_eq!(fd(&fortran), want);
+    assert_eq!(fd(&big), want);
+
+    // A file whose data stops short of its shape is exit 2, saying so.
+    let short = d.join("short.npy");
+    raw_npy(&short, "<f8", false, (rows, cols), &be[..be.len() - 8]);
+    let out = assay(&[
+        "features",
+        "fd",
+        "--real",
+        &short.display().to_string(),
+        "--fake",
+        &other.display().to_string(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("short.npy") && err.contains("truncated"), "{err}");
+}

@@ -1,6 +1,7 @@
 //! `assay features fd|kid|is|prdc|all|stats` and `assay stats merge`: distribution metrics
 //! on features a user already has.
 
+use std::borrow::Cow;
 use crate::args::{Common, DeviceFlag, FeaturePair, KidFlags, PrdcFlags};
 use crate::error::{CliError, CliResult};
 use crate::features_input::{read_features, read_subsets, stats_npz, FeatureData, FeatureInput};
@@ -85,24 +86,25 @@ fn label_err(label: &str) -> impl Fn(MetricError) -> CliError + '_ {
 
 /// Mean and covariance of an input: computed from features (on the device), or as a stats
 /// file stores them.
-fn moments_of(
-    i: &FeatureInput,
-    device: &Device,
-) -> CliResult<(nalgebra::DVector<f64>, nalgebra::DMatrix<f64>)> {
+/// Stats files lend theirs (a 2048-d covariance is 32 MB).
+type Moments<'a> = (Cow<'a, nalgebra::DVector<f64>>, Cow<'a, nalgebra::DMatrix<f64>>);
+
+fn moments_of<'a>(i: &'a FeatureInput, device: &Device) -> CliResult<Moments<'a>> {
     match &i.data {
         FeatureData::Features(f) => {
             let g = GaussianStats::of_on(f, device).map_err(label_err(&i.label))?;
             let sigma = g.covariance().map_err(label_err(&i.label))?;
-            Ok((g.mean, sigma))
+            Ok((Cow::Owned(g.mean), Cow::Owned(sigma)))
         }
-        FeatureData::Stats { mu, sigma, .. } => Ok((mu.clone(), sigma.clone())),
+        FeatureData::Stats { mu, sigma, .. } => Ok((Cow::Borrowed(mu), Cow::Borrowed(sigma))),
     }
 }
 
 fn fd_of(real: &FeatureInput, fake: &FeatureInput, device: &Device) -> CliResult<FrechetDistance> {
     let (m1, s1) = moments_of(real, device)?;
     let (m2, s2) = moments_of(fake, device)?;
-    frechet_distance(&m1, &s1, &m2, &s2).map_err(|e| CliError::Input(e.to_string()))
+    let (m1, s1, m2, s2) = (m1.as_ref(), s1.as_ref(), m2.as_ref(), s2.as_ref());
+    frechet_distance(m1, s1, m2, s2).map_err(|e| CliError::Input(e.to_string()))
 }
 
 /// Bootstrap intervals for `values` (what `f` gives on the full sets), shifted by the
@@ -413,8 +415,8 @@ pub fn stats(input: &str, out: &Path, run: &Run) -> CliResult<ResultsDoc> {
     let i = read_features(input)?;
     let g = match &i.data {
         FeatureData::Features(f) => GaussianStats::of_on(f, &run.device).map_err(metric_err)?,
-        FeatureData::Stats { exact: Some(g), .. } => g.clone(),
-        FeatureData::Stats { exact: None, .. } => {
+        FeatureData::Stats { n: Some(_), .. } => i.data.mergeable().expect("has n"),
+        FeatureData::Stats { n: None, .. } => {
             return Err(CliError::Input(format!(
                 "{}: already a stats file",
                 i.label
@@ -443,9 +445,9 @@ pub fn merge(inputs: &[String], out: &Path) -> CliResult<ResultsDoc> {
     for spec in inputs {
         let i = read_features(spec)?;
         let g = match &i.data {
-            FeatureData::Stats { exact: Some(g), .. } => g.clone(),
+            FeatureData::Stats { n: Some(_), .. } => i.data.mergeable().expect("has n"),
             FeatureData::Features(f) => GaussianStats::of(f),
-            FeatureData::Stats { exact: None, .. } => {
+            FeatureData::Stats { n: None, .. } => {
                 return Err(CliError::Input(format!(
                     "{spec}: has mu/sigma but not n/sum/outer, so it cannot be merged exactly (write stats with `assay features stats`)"
                 )))
