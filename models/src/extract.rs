@@ -1,0 +1,134 @@
+//! Folders of images to feature matrices: files decoded and resized in parallel (rayon), one
+//! batch at a time, so memory is bounded by the batch, not by the folder.
+
+use crate::error::{ModelError, Result};
+use crate::image::{decode_rgb8, preprocess, ResizeMode};
+use crate::inception::{FidInception, INPUT_SIZE};
+use candle_core::Tensor;
+use rayon::prelude::*;
+use std::path::{Path, PathBuf};
+
+/// The extensions pytorch-fid collects from a folder (matched case-insensitively).
+pub const IMAGE_EXTENSIONS: &[&str] = &[
+    "bmp", "jpg", "jpeg", "pgm", "png", "ppm", "tif", "tiff", "webp",
+];
+
+/// The images directly in `dir` (not in subfolders, as pytorch-fid), sorted by name.
+pub fn list_images(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| ModelError::Input(format!("{}: cannot list: {e}", dir.display())))?;
+    let mut files: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(ModelError::Input(format!(
+            "{}: no images ({})",
+            dir.display(),
+            IMAGE_EXTENSIONS.join(", ")
+        )));
+    }
+    Ok(files)
+}
+
+/// What a folder produced: row i of each matrix is `files[i]`.
+pub struct FolderFeatures {
+    pub files: Vec<PathBuf>,
+    /// sha256 (hex) of each file in `files`.
+    pub sha256: Vec<String>,
+    pub dim: usize,
+    pub pool3: Vec<f32>,
+    pub classes: usize,
+    /// torch-fidelity's `logits_unbiased` (the Inception Score input).
+    pub logits: Vec<f32>,
+    /// Files left out under `skip_bad`, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+pub struct ExtractOptions<'a> {
+    pub mode: ResizeMode,
+    pub batch_size: usize,
+    /// Leave undecodable files out (and list them) instead of failing.
+    pub skip_bad: bool,
+    /// sha256 of a file's bytes (the provenance crate's; kept out of this crate).
+    pub hash: &'a (dyn Fn(&[u8]) -> String + Sync),
+    /// Called with the number of files done after each batch.
+    pub progress: &'a dyn Fn(usize),
+}
+
+/// Run `net` over `files`.
+pub fn extract_files(
+    net: &FidInception,
+    files: &[PathBuf],
+    opts: &ExtractOptions,
+) -> Result<FolderFeatures> {
+    let mut out = FolderFeatures {
+        files: Vec::with_capacity(files.len()),
+        sha256: Vec::with_capacity(files.len()),
+        dim: net.dim(),
+        pool3: Vec::new(),
+        classes: 0,
+        logits: Vec::new(),
+        skipped: Vec::new(),
+    };
+    let plane = 3 * INPUT_SIZE * INPUT_SIZE;
+    let mut done = 0;
+    for batch in files.chunks(opts.batch_size.max(1)) {
+        let hash = opts.hash;
+        let mode = opts.mode;
+        let decoded: Vec<Result<(Vec<f32>, String)>> = batch
+            .par_iter()
+            .map(|p| {
+                let bytes = std::fs::read(p).map_err(|e| ModelError::BadImage {
+                    path: p.clone(),
+                    msg: format!("cannot read: {e}"),
+                })?;
+                let digest = hash(&bytes);
+                let img = decode_rgb8(p, &bytes)?;
+                Ok((preprocess(&img, mode, INPUT_SIZE), digest))
+            })
+            .collect();
+        let mut pixels = Vec::with_capacity(batch.len() * plane);
+        let mut n = 0;
+        for (p, r) in batch.iter().zip(decoded) {
+            match r {
+                Ok((x, h)) => {
+                    pixels.extend_from_slice(&x);
+                    out.files.push(p.clone());
+                    out.sha256.push(h);
+                    n += 1;
+                }
+                Err(e) if opts.skip_bad => out.skipped.push((p.clone(), e.to_string())),
+                Err(e) => return Err(e),
+            }
+        }
+        if n > 0 {
+            let x = Tensor::from_vec(
+                pixels,
+                (n, 3, INPUT_SIZE, INPUT_SIZE),
+                &candle_core::Device::Cpu,
+            )?;
+            let y = net.forward(&x)?;
+            out.pool3.extend(y.pool3.flatten_all()?.to_vec1::<f32>()?);
+            out.classes = y.logits_unbiased.dim(1)?;
+            out.logits
+                .extend(y.logits_unbiased.flatten_all()?.to_vec1::<f32>()?);
+        }
+        done += batch.len();
+        (opts.progress)(done);
+    }
+    if out.files.is_empty() {
+        return Err(ModelError::Input(format!(
+            "no image could be read ({} skipped)",
+            out.skipped.len()
+        )));
+    }
+    Ok(out)
+}

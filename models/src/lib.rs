@@ -1,0 +1,18 @@
+//! Networks and media pipelines that turn images into features for Assay's metrics.
+//!
+//! - [`inception`]: the FID Inception-v3 of pytorch-fid / torch-fidelity (the TF 2015-12-05
+//!   graph), in candle: pool3 features, logits, and the 64/192/768 blocks.
+//! - [`image`]: decoding as PIL's `.convert("RGB")` does, and the three resize conventions
+//!   (`pytorch-fid`, `clean`, `tf1`) on which FID numbers depend.
+//! - [`weights`]: where weight files are looked up (no download, ever).
+//! - [`extract`]: folders of images to feature matrices, decoded in parallel batch by batch.
+//!
+//! The metric crates never see a network: they take the features this crate produces.
+
+pub mod error;
+pub mod extract;
+pub mod image;
+pub mod inception;
+pub mod weights;
+
+pub use error::ModelError;
