@@ -28,6 +28,9 @@ pub enum Command {
     /// Distribution metrics on feature sets: FD, KID, IS, precision/recall/density/coverage.
     #[command(subcommand)]
     Features(FeaturesCommand),
+    /// Image metrics on folders of images: FID, KID, IS, PRDC through the FID Inception.
+    #[command(subcommand)]
+    Image(ImageCommand),
     /// Feature statistics files.
     #[command(subcommand)]
     Stats(StatsCommand),
@@ -413,6 +416,139 @@ pub enum StatsCommand {
         inputs: Vec<String>,
         #[arg(short, long, value_name = "OUT.npz")]
         out: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+/// How images become features: the network, its weights, the preprocessing and batching.
+#[derive(Args, Debug, Clone)]
+pub struct ImageFlags {
+    /// FID Inception weights: a .safetensors or zip-format .pth file, or a folder holding one
+    /// (default: $ASSAY_HOME/models/pt_inception-2015-12-05/).
+    #[arg(long, value_name = "FILE|DIR")]
+    pub weights: Option<PathBuf>,
+    /// pytorch-fid (torch bilinear, its default), clean (clean-fid's PIL bicubic), or tf1
+    /// (torch-fidelity's TF1 bilinear).
+    #[arg(long, default_value = "pytorch-fid")]
+    pub resize: String,
+    /// Which features: 2048 (pool3, as every published FID), or the 64/192/768 blocks.
+    #[arg(long, default_value_t = 2048)]
+    pub dims: usize,
+    /// Images per network batch (pytorch-fid's default is 50).
+    #[arg(long, default_value_t = 50)]
+    pub batch_size: usize,
+    /// Threads that decode and resize images (default: all cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Leave out images that cannot be decoded (they are listed in the output) instead of
+    /// stopping with exit 2.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// Also write the features (and logits) to this .safetensors file, for `assay features`.
+    #[arg(long, value_name = "FILE.safetensors")]
+    pub save_features: Option<PathBuf>,
+    /// cpu, cuda or cuda:N (a build with `--features cuda`), or auto (cuda when present).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+}
+
+/// Two image sets: each a folder of images, or a feature/stats file as `assay features` reads.
+#[derive(Args, Debug, Clone)]
+pub struct ImagePair {
+    /// Reference images: a folder, or FILE[:NAME] (.npz stats, .npy/.safetensors features).
+    #[arg(value_name = "REAL")]
+    pub real: String,
+    /// Generated images, same forms.
+    #[arg(value_name = "FAKE")]
+    pub fake: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ImageCommand {
+    /// FID between two folders (or a folder and a stats file).
+    Fid {
+        #[command(flatten)]
+        pair: ImagePair,
+        #[command(flatten)]
+        image: ImageFlags,
+        /// Bootstrap resamples for the interval (0: none; each is a covariance and an eigen-problem).
+        #[arg(long, default_value_t = 200)]
+        bootstrap: usize,
+        #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+        seed: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// KID between two folders.
+    Kid {
+        #[command(flatten)]
+        pair: ImagePair,
+        #[command(flatten)]
+        image: ImageFlags,
+        #[command(flatten)]
+        kid: KidFlags,
+        #[arg(long, default_value_t = 0)]
+        bootstrap: usize,
+        #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+        seed: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Inception Score of one folder (torch-fidelity's logits_unbiased, 10 splits).
+    Is {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[command(flatten)]
+        image: ImageFlags,
+        #[arg(long, default_value_t = 10)]
+        splits: usize,
+        /// Shuffle images with this seed before splitting (off by default, as torch-fidelity).
+        #[arg(long)]
+        shuffle_seed: Option<u64>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Precision, recall, density and coverage between two folders.
+    Prdc {
+        #[command(flatten)]
+        pair: ImagePair,
+        #[command(flatten)]
+        image: ImageFlags,
+        #[command(flatten)]
+        prdc: PrdcFlags,
+        #[arg(long, default_value_t = 0)]
+        bootstrap: usize,
+        #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+        seed: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Every metric that applies, one pass of the network over each folder.
+    All {
+        #[command(flatten)]
+        pair: ImagePair,
+        #[command(flatten)]
+        image: ImageFlags,
+        #[command(flatten)]
+        kid: KidFlags,
+        #[command(flatten)]
+        prdc: PrdcFlags,
+        #[arg(long, default_value_t = 0)]
+        bootstrap: usize,
+        #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+        seed: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write a folder's FID stats (pytorch-fid/clean-fid npz, mergeable).
+    Stats {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        #[arg(short, long, value_name = "OUT.npz")]
+        out: PathBuf,
+        #[command(flatten)]
+        image: ImageFlags,
         #[command(flatten)]
         common: Common,
     },

@@ -43,4 +43,14 @@ impl From<assay_metrics::MetricError> for CliError {
     }
 }
 
+impl From<assay_models::ModelError> for CliError {
+    fn from(e: assay_models::ModelError) -> Self {
+        use assay_models::ModelError as M;
+        match e {
+            M::Candle(_) => CliError::Internal(e.to_string()),
+            e => CliError::Input(e.to_string()),
+        }
+    }
+}
+
 pub type CliResult<T> = Result<T, CliError>;

@@ -407,8 +407,8 @@ pub fn read_features(spec: &str) -> CliResult<FeatureInput> {
     // Mapped rather than copied: a 64 MB stats file costs no allocation and no page zeroing.
     // SAFETY: the map is read-only and lives until decoding ends; a file truncated by another
     // process meanwhile is the one hazard, as for any reader of a changing file.
-    let map = unsafe { memmap2::Mmap::map(&file) }
-        .map_err(|e| bad(spec, format!("cannot read: {e}")))?;
+    let map =
+        unsafe { memmap2::Mmap::map(&file) }.map_err(|e| bad(spec, format!("cannot read: {e}")))?;
     let bytes: &[u8] = &map;
     if bytes.is_empty() {
         return Err(bad(spec, "file is empty"));

@@ -11,7 +11,7 @@ mod input;
 mod output;
 mod progress;
 
-use args::{BenchCommand, Cli, Command, FeaturesCommand, StatsCommand, TextCommand};
+use args::{BenchCommand, Cli, Command, FeaturesCommand, ImageCommand, StatsCommand, TextCommand};
 use clap::Parser;
 use error::CliResult;
 use output::ResultsDoc;
@@ -111,6 +111,95 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
                 (commands::features::stats(&input, &out, &run)?, common.json)
             }
         },
+        Command::Image(i) => {
+            use commands::image::{compare, Which};
+            match i {
+                ImageCommand::Fid {
+                    pair,
+                    image,
+                    bootstrap,
+                    seed,
+                    common,
+                } => (
+                    compare(Which::Fid, &pair, &image, bootstrap, seed, common.quiet)?,
+                    common.json,
+                ),
+                ImageCommand::Kid {
+                    pair,
+                    image,
+                    kid,
+                    bootstrap,
+                    seed,
+                    common,
+                } => (
+                    compare(
+                        Which::Kid(&kid),
+                        &pair,
+                        &image,
+                        bootstrap,
+                        seed,
+                        common.quiet,
+                    )?,
+                    common.json,
+                ),
+                ImageCommand::Prdc {
+                    pair,
+                    image,
+                    prdc,
+                    bootstrap,
+                    seed,
+                    common,
+                } => (
+                    compare(
+                        Which::Prdc(&prdc),
+                        &pair,
+                        &image,
+                        bootstrap,
+                        seed,
+                        common.quiet,
+                    )?,
+                    common.json,
+                ),
+                ImageCommand::All {
+                    pair,
+                    image,
+                    kid,
+                    prdc,
+                    bootstrap,
+                    seed,
+                    common,
+                } => (
+                    compare(
+                        Which::All(&kid, &prdc),
+                        &pair,
+                        &image,
+                        bootstrap,
+                        seed,
+                        common.quiet,
+                    )?,
+                    common.json,
+                ),
+                ImageCommand::Is {
+                    dir,
+                    image,
+                    splits,
+                    shuffle_seed,
+                    common,
+                } => (
+                    commands::image::is(&dir, &image, splits, shuffle_seed, common.quiet)?,
+                    common.json,
+                ),
+                ImageCommand::Stats {
+                    dir,
+                    out,
+                    image,
+                    common,
+                } => (
+                    commands::image::stats(&dir, &out, &image, common.quiet)?,
+                    common.json,
+                ),
+            }
+        }
         Command::Stats(StatsCommand::Merge {
             inputs,
             out,

@@ -574,7 +574,11 @@ fn fortran_order_and_big_endian_npy_read_as_numpy_reads_them() {
     let x: Vec<f64> = (0..rows * cols)
         .map(|k| ((k * 37 % 101) as f64) * (1 + k % cols) as f64 / 7.0)
         .collect();
-    let y: Vec<f64> = x.iter().enumerate().map(|(k, v)| v * 1.1 + (k % 5) as f64).collect();
+    let y: Vec<f64> = x
+        .iter()
+        .enumerate()
+        .map(|(k, v)| v * 1.1 + (k % 5) as f64)
+        .collect();
     let (c_order, fortran, big, other) = (
         d.join("c.npy"),
         d.join("f.npy"),
@@ -603,7 +607,12 @@ fn fortran_order_and_big_endian_npy_read_as_numpy_reads_them() {
             "0",
             "--json",
         ]);
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         json_of(&out)["results"][0]["value"].as_f64().unwrap()
     };
     let want = fd(&c_order);
@@ -624,5 +633,8 @@ fn fortran_order_and_big_endian_npy_read_as_numpy_reads_them() {
     ]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(err.contains("short.npy") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("short.npy") && err.contains("truncated"),
+        "{err}"
+    );
 }

@@ -1,7 +1,6 @@
 //! `assay features fd|kid|is|prdc|all|stats` and `assay stats merge`: distribution metrics
 //! on features a user already has.
 
-use std::borrow::Cow;
 use crate::args::{Common, DeviceFlag, FeaturePair, KidFlags, PrdcFlags};
 use crate::error::{CliError, CliResult};
 use crate::features_input::{read_features, read_subsets, stats_npz, FeatureData, FeatureInput};
@@ -21,6 +20,7 @@ use assay_metrics::MetricError;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde_json::json;
+use std::borrow::Cow;
 use std::path::Path;
 use std::time::Instant;
 
@@ -87,7 +87,10 @@ fn label_err(label: &str) -> impl Fn(MetricError) -> CliError + '_ {
 /// Mean and covariance of an input: computed from features (on the device), or as a stats
 /// file stores them.
 /// Stats files lend theirs (a 2048-d covariance is 32 MB).
-type Moments<'a> = (Cow<'a, nalgebra::DVector<f64>>, Cow<'a, nalgebra::DMatrix<f64>>);
+type Moments<'a> = (
+    Cow<'a, nalgebra::DVector<f64>>,
+    Cow<'a, nalgebra::DMatrix<f64>>,
+);
 
 fn moments_of<'a>(i: &'a FeatureInput, device: &Device) -> CliResult<Moments<'a>> {
     match &i.data {
@@ -144,7 +147,7 @@ fn ci(
     ))
 }
 
-fn push_fd(
+pub(crate) fn push_fd(
     doc: &mut ResultsDoc,
     real: &FeatureInput,
     fake: &FeatureInput,
@@ -214,7 +217,7 @@ fn kid_config(k: &KidFlags, seed: u64) -> CliResult<KidConfig> {
     })
 }
 
-fn push_kid(
+pub(crate) fn push_kid(
     doc: &mut ResultsDoc,
     real: &Features,
     fake: &Features,
@@ -266,7 +269,7 @@ fn push_kid(
     Ok(())
 }
 
-fn push_prdc(
+pub(crate) fn push_prdc(
     doc: &mut ResultsDoc,
     real: &Features,
     fake: &Features,
@@ -366,6 +369,56 @@ pub fn all(p: &FeaturePair, k: &KidFlags, f: &PrdcFlags, run: &Run) -> CliResult
     Ok(doc)
 }
 
+/// The Inception Score of `logits` (rows of logits, softmaxed here), as a result row.
+pub(crate) fn push_is(
+    doc: &mut ResultsDoc,
+    f: &Features,
+    label: &str,
+    splits: usize,
+    shuffle_seed: Option<u64>,
+) -> CliResult<()> {
+    let order: Option<Vec<usize>> = shuffle_seed.map(|s| {
+        let mut v: Vec<usize> = (0..f.rows).collect();
+        v.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(s));
+        v
+    });
+    push_score(
+        doc,
+        f,
+        label,
+        ScoreInput::Logits,
+        splits,
+        order.as_deref(),
+        shuffle_seed,
+    )
+}
+
+fn push_score(
+    doc: &mut ResultsDoc,
+    f: &Features,
+    label: &str,
+    kind: ScoreInput,
+    splits: usize,
+    order: Option<&[usize]>,
+    shuffle_seed: Option<u64>,
+) -> CliResult<()> {
+    let s = inception_score(&f.rows_f64(0, f.rows), f.rows, f.dim, kind, splits, order)
+        .map_err(label_err(label))?;
+    if shuffle_seed.is_some() {
+        doc.seed = shuffle_seed;
+    }
+    doc.results.push(ResultRow {
+        metric: "is".into(),
+        value: s.mean,
+        ci_low: None,
+        ci_high: None,
+        n: f.rows,
+        details: json!({"std": s.std, "splits": splits, "split_scores": s.split_scores, "shuffled": shuffle_seed.is_some(),
+                         "note": format!("± {:.4} (std over splits)", s.std)}),
+    });
+    Ok(())
+}
+
 pub fn is(
     logits: &str,
     splits: usize,
@@ -385,27 +438,17 @@ pub fn is(
     } else {
         ScoreInput::Logits
     };
-    let s = inception_score(
-        &f.rows_f64(0, f.rows),
-        f.rows,
-        f.dim,
+    let mut doc = ResultsDoc::new("features is", started);
+    doc.add_input(&input.record);
+    push_score(
+        &mut doc,
+        f,
+        &input.label,
         kind,
         splits,
         order.as_deref(),
-    )
-    .map_err(label_err(&input.label))?;
-    let mut doc = ResultsDoc::new("features is", started);
-    doc.add_input(&input.record);
-    doc.seed = shuffle_seed;
-    doc.results.push(ResultRow {
-        metric: "is".into(),
-        value: s.mean,
-        ci_low: None,
-        ci_high: None,
-        n: f.rows,
-        details: json!({"std": s.std, "splits": splits, "split_scores": s.split_scores, "shuffled": shuffle_seed.is_some(),
-                         "note": format!("± {:.4} (std over splits)", s.std)}),
-    });
+        shuffle_seed,
+    )?;
     doc.elapsed_s = started.elapsed().as_secs_f64();
     Ok(doc)
 }

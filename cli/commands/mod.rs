@@ -3,4 +3,5 @@
 pub mod bench;
 pub mod demo;
 pub mod features;
+pub mod image;
 pub mod text;

@@ -3,7 +3,7 @@
 
 use crate::error::{ModelError, Result};
 use crate::image::{decode_rgb8, preprocess, ResizeMode};
-use crate::inception::{FidInception, INPUT_SIZE};
+use crate::inception::{Block, FidInception, INPUT_SIZE};
 use candle_core::Tensor;
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};
@@ -43,8 +43,9 @@ pub struct FolderFeatures {
     pub files: Vec<PathBuf>,
     /// sha256 (hex) of each file in `files`.
     pub sha256: Vec<String>,
+    /// Width of `features` (the chosen block's).
     pub dim: usize,
-    pub pool3: Vec<f32>,
+    pub features: Vec<f32>,
     pub classes: usize,
     /// torch-fidelity's `logits_unbiased` (the Inception Score input).
     pub logits: Vec<f32>,
@@ -54,13 +55,14 @@ pub struct FolderFeatures {
 
 pub struct ExtractOptions<'a> {
     pub mode: ResizeMode,
+    pub block: Block,
     pub batch_size: usize,
     /// Leave undecodable files out (and list them) instead of failing.
     pub skip_bad: bool,
     /// sha256 of a file's bytes (the provenance crate's; kept out of this crate).
     pub hash: &'a (dyn Fn(&[u8]) -> String + Sync),
     /// Called with the number of files done after each batch.
-    pub progress: &'a dyn Fn(usize),
+    pub progress: &'a (dyn Fn(usize) + Sync),
 }
 
 /// Run `net` over `files`.
@@ -72,8 +74,8 @@ pub fn extract_files(
     let mut out = FolderFeatures {
         files: Vec::with_capacity(files.len()),
         sha256: Vec::with_capacity(files.len()),
-        dim: net.dim(),
-        pool3: Vec::new(),
+        dim: 0,
+        features: Vec::new(),
         classes: 0,
         logits: Vec::new(),
         skipped: Vec::new(),
@@ -116,7 +118,9 @@ pub fn extract_files(
                 &candle_core::Device::Cpu,
             )?;
             let y = net.forward(&x)?;
-            out.pool3.extend(y.pool3.flatten_all()?.to_vec1::<f32>()?);
+            let f = opts.block.of(&y);
+            out.dim = f.dim(1)?;
+            out.features.extend(f.flatten_all()?.to_vec1::<f32>()?);
             out.classes = y.logits_unbiased.dim(1)?;
             out.logits
                 .extend(y.logits_unbiased.flatten_all()?.to_vec1::<f32>()?);

@@ -359,6 +359,37 @@ pub struct InceptionOutput {
     pub logits: Tensor,
 }
 
+/// Which of the network's outputs are the features (pytorch-fid's `--dims`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Block {
+    B64,
+    B192,
+    B768,
+    Pool3,
+}
+
+impl Block {
+    /// From the reference network's dimension: 64, 192, 768 or 2048.
+    pub fn from_dims(dims: usize) -> Option<Block> {
+        match dims {
+            64 => Some(Block::B64),
+            192 => Some(Block::B192),
+            768 => Some(Block::B768),
+            2048 => Some(Block::Pool3),
+            _ => None,
+        }
+    }
+
+    pub fn of(self, out: &InceptionOutput) -> &Tensor {
+        match self {
+            Block::B64 => &out.block64,
+            Block::B192 => &out.block192,
+            Block::B768 => &out.block768,
+            Block::Pool3 => &out.pool3,
+        }
+    }
+}
+
 pub struct FidInception {
     stem: [BasicConv; 5],
     mixed5: [BlockA; 3],

@@ -15,7 +15,8 @@ Writes tests/parity/images/:
 - goldens.json: PIL's RGB decode of each file (sha256 of the bytes), each resize mode's output
   (pytorch-fid: torch bilinear; tf1: torch-fidelity's TF1 bilinear; clean: clean-fid's PIL
   bicubic resizer), pytorch-fid's features (blocks 64/192/768/2048) and torch-fidelity's
-  (2048, logits_unbiased) on those weights, and pytorch-fid's FID between the two sets.
+  (2048, logits_unbiased) on those weights, pytorch-fid's FID between the two sets, and
+  torch-fidelity's Inception Score of set_a.
 """
 import hashlib
 import json
@@ -291,6 +292,16 @@ def main():
         a, b = feats["set_a"][dims], feats["set_b"][dims]
         fid = calculate_frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
         golden["fid"][dims] = {"value": float(fid), "n": [len(a), len(b)]}
+    # Inception Score of set_a as torch-fidelity computes it (uint8 images, TF1 resize,
+    # logits_unbiased), without its default shuffle (a numpy RandomState permutation).
+    from torch_fidelity.metric_isc import isc_features_to_metric
+    logits = []
+    for p in sorted((OUT / "set_a").glob("*.png")):
+        x = torch.from_numpy(pil_rgb(p)).permute(2, 0, 1)[None].contiguous()
+        with torch.no_grad():
+            logits.append(fidelity(x)[1])
+    isc = isc_features_to_metric(torch.cat(logits), splits=10, shuffle=False)
+    golden["isc_set_a_tf1"] = {"mean": isc["inception_score_mean"], "std": isc["inception_score_std"], "splits": 10}
     (OUT / "goldens.json").write_text(json.dumps(short_floats(golden)))
     print("wrote", OUT, {k: v for k, v in golden["fid"].items()})
 

@@ -1,0 +1,380 @@
+//! `assay image fid|kid|is|prdc|all|stats`: the FID Inception turns folders of images into
+//! features, then the feature commands' metrics run on them. Either side may instead be a
+//! feature or stats file, as `assay features` reads them (e.g. published pytorch-fid stats).
+
+use crate::args::{ImageFlags, ImagePair, KidFlags, PrdcFlags};
+use crate::commands::features::{push_fd, push_is, push_kid, push_prdc, Run};
+use crate::error::{CliError, CliResult};
+use crate::features_input::{read_features, stats_npz, FeatureData, FeatureInput};
+use crate::output::{write_atomic, ResultRow, ResultsDoc};
+use crate::progress;
+use assay_metrics::distribution::device::{device_name, parse_device, Device};
+use assay_metrics::distribution::gaussian::GaussianStats;
+use assay_metrics::distribution::Features;
+use assay_models::extract::{extract_files, list_images, ExtractOptions};
+use assay_models::image::ResizeMode;
+use assay_models::inception::{load_weight_map, Block, FidInception};
+use assay_models::weights::{resolve, FID_INCEPTION};
+use assay_provenance::InputRecord;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The network and how images reach it, built once per command.
+pub struct Extractor {
+    net: FidInception,
+    weights: InputRecord,
+    mode: ResizeMode,
+    block: Block,
+    dims: usize,
+    batch_size: usize,
+    skip_bad: bool,
+    quiet: bool,
+    pool: rayon::ThreadPool,
+}
+
+/// One side of a comparison: features (from images or a file), and the logits when it came
+/// from images.
+pub struct Side {
+    pub input: FeatureInput,
+    pub logits: Option<Features>,
+    /// Images used and left out, for the `images` row.
+    pub images: Option<(usize, Vec<(PathBuf, String)>)>,
+}
+
+fn device_of(flag: &str) -> CliResult<Device> {
+    match flag {
+        "auto" => Ok(if candle_core::utils::cuda_is_available() {
+            parse_device("cuda").map_err(|e| CliError::Usage(e.to_string()))?
+        } else {
+            Device::Cpu
+        }),
+        "metal" => Err(CliError::Usage(
+            "--device metal: this build has no Metal support (cpu, cuda, auto)".into(),
+        )),
+        other => parse_device(other).map_err(|e| CliError::Usage(e.to_string())),
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Extractor {
+    pub fn new(f: &ImageFlags, quiet: bool) -> CliResult<Extractor> {
+        let mode = ResizeMode::parse(&f.resize).ok_or_else(|| {
+            CliError::Usage(format!(
+                "--resize {}: use pytorch-fid, clean or tf1",
+                f.resize
+            ))
+        })?;
+        let block = Block::from_dims(f.dims).ok_or_else(|| {
+            CliError::Usage(format!("--dims {}: use 64, 192, 768 or 2048", f.dims))
+        })?;
+        if f.batch_size == 0 {
+            return Err(CliError::Usage("--batch-size must be at least 1".into()));
+        }
+        let device = device_of(&f.device)?;
+        let path = resolve(&FID_INCEPTION, f.weights.as_deref())?;
+        let bytes = std::fs::read(&path)
+            .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", path.display())))?;
+        let weights = InputRecord::of_bytes(path.display().to_string(), &bytes);
+        drop(bytes);
+        let map = load_weight_map(&path)?;
+        let net = FidInception::from_weights(&map, &device)?;
+        let mut pool = rayon::ThreadPoolBuilder::new();
+        if let Some(w) = f.workers {
+            pool = pool.num_threads(w.max(1));
+        }
+        Ok(Extractor {
+            net,
+            weights,
+            mode,
+            block,
+            dims: f.dims,
+            batch_size: f.batch_size,
+            skip_bad: f.skip_bad,
+            quiet,
+            pool: pool
+                .build()
+                .map_err(|e| CliError::Internal(format!("thread pool: {e}")))?,
+        })
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.net.device
+    }
+
+    /// A folder through the network, or a feature/stats file read as `assay features` does.
+    pub fn side(&self, spec: &str, what: &str) -> CliResult<Side> {
+        let dir = Path::new(spec);
+        if !dir.is_dir() {
+            return Ok(Side {
+                input: read_features(spec)?,
+                logits: None,
+                images: None,
+            });
+        }
+        let files = list_images(dir)?;
+        let pb = progress::bar(files.len() as u64, what, self.quiet);
+        let progress = |done: usize| pb.set_position(done as u64);
+        let opts = ExtractOptions {
+            mode: self.mode,
+            block: self.block,
+            batch_size: self.batch_size,
+            skip_bad: self.skip_bad,
+            hash: &sha256_hex,
+            progress: &progress,
+        };
+        let out = self
+            .pool
+            .install(|| extract_files(&self.net, &files, &opts))?;
+        pb.finish_and_clear();
+        // The folder's record: sha256 of its `sha256sum`-style listing (hash, two spaces,
+        // file name, newline; sorted by name) of the images the result used.
+        let listing: String = out
+            .files
+            .iter()
+            .zip(&out.sha256)
+            .map(|(p, h)| {
+                let name = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy())
+                    .unwrap_or_default();
+                format!("{h}  {name}\n")
+            })
+            .collect();
+        let record = InputRecord::of_bytes(dir.display().to_string(), listing.as_bytes());
+        let rows = out.files.len();
+        let features = Features::from_f32(rows, out.dim, out.features)
+            .map_err(|e| CliError::Internal(format!("{spec}: {e}")))?;
+        let logits = Features::from_f32(rows, out.classes, out.logits)
+            .map_err(|e| CliError::Internal(format!("{spec}: {e}")))?;
+        Ok(Side {
+            input: FeatureInput {
+                label: spec.to_string(),
+                data: FeatureData::Features(features),
+                record,
+            },
+            logits: Some(logits),
+            images: Some((rows, out.skipped)),
+        })
+    }
+
+    /// The results document with the weights and both sides recorded, and one `images` row per
+    /// folder (how many images, which were left out and why, how they were preprocessed).
+    fn doc(&self, command: &str, started: Instant, sides: &[(&str, &Side)]) -> ResultsDoc {
+        let mut doc = ResultsDoc::new(command, started);
+        doc.add_input(&self.weights);
+        doc.device = device_name(self.device());
+        for (what, s) in sides {
+            doc.add_input(&s.input.record);
+            if let Some((used, skipped)) = &s.images {
+                let listed: Vec<_> = skipped
+                    .iter()
+                    .map(|(p, why)| json!({"path": p.display().to_string(), "error": why}))
+                    .collect();
+                let mut note = format!(
+                    "{used} images through the FID Inception ({} resize)",
+                    self.mode.name()
+                );
+                if !skipped.is_empty() {
+                    note.push_str(&format!(", {} skipped", skipped.len()));
+                }
+                doc.results.push(ResultRow {
+                    metric: format!("images.{what}"),
+                    value: *used as f64,
+                    ci_low: None,
+                    ci_high: None,
+                    n: *used,
+                    details: json!({"folder": s.input.label, "resize": self.mode.name(), "dims": self.dims,
+                                     "batch_size": self.batch_size, "skipped": listed, "skipped_count": skipped.len(),
+                                     "record": "sha256 of the sorted `sha256  name` listing of the images used",
+                                     "note": note}),
+                });
+            }
+        }
+        doc
+    }
+}
+
+/// Write the features (and logits) of the sides that came from images, for later reuse with
+/// `assay features ... FILE.safetensors:NAME`.
+fn save_features(path: &Path, sides: &[(&str, &Side)], inputs: &[InputRecord]) -> CliResult<()> {
+    let mut tensors: BTreeMap<String, (Vec<usize>, Vec<u8>)> = BTreeMap::new();
+    for (name, s) in sides {
+        if let (FeatureData::Features(f), Some(l)) = (&s.input.data, &s.logits) {
+            for (key, m) in [(name.to_string(), f), (format!("{name}_logits"), l)] {
+                let v = m.as_f32().unwrap_or_default();
+                let bytes = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                tensors.insert(key, (vec![m.rows, m.dim], bytes));
+            }
+        }
+    }
+    if tensors.is_empty() {
+        return Err(CliError::Usage(
+            "--save-features: no side is a folder of images".into(),
+        ));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
+        .iter()
+        .map(|(k, (shape, bytes))| {
+            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), bytes)
+                .map(|v| (k.clone(), v))
+                .map_err(|e| CliError::Internal(format!("safetensors: {e}")))
+        })
+        .collect::<CliResult<_>>()?;
+    let bytes = safetensors::serialize(views, None)
+        .map_err(|e| CliError::Internal(format!("safetensors: {e}")))?;
+    write_atomic(path, &bytes, inputs)
+}
+
+fn finish(
+    mut doc: ResultsDoc,
+    f: &ImageFlags,
+    sides: &[(&str, &Side)],
+    started: Instant,
+) -> CliResult<ResultsDoc> {
+    if let Some(p) = &f.save_features {
+        save_features(p, sides, &doc.inputs)?;
+    }
+    doc.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(doc)
+}
+
+fn run_of(ex: &Extractor, bootstrap: usize, seed: u64, quiet: bool) -> Run {
+    Run {
+        bootstrap,
+        seed,
+        quiet,
+        device: ex.device().clone(),
+    }
+}
+
+fn pair(ex: &Extractor, p: &ImagePair) -> CliResult<(Side, Side)> {
+    let real = ex.side(&p.real, "real")?;
+    let fake = ex.side(&p.fake, "fake")?;
+    if real.input.dim() != fake.input.dim() {
+        return Err(CliError::Input(format!(
+            "{} has {}-dimensional features but {} has {} (same --dims and weights on both sides?)",
+            real.input.label,
+            real.input.dim(),
+            fake.input.label,
+            fake.input.dim()
+        )));
+    }
+    Ok((real, fake))
+}
+
+pub enum Which<'a> {
+    Fid,
+    Kid(&'a KidFlags),
+    Prdc(&'a PrdcFlags),
+    All(&'a KidFlags, &'a PrdcFlags),
+}
+
+/// fid, kid, prdc and all: two sides, then the feature metrics.
+pub fn compare(
+    which: Which,
+    p: &ImagePair,
+    f: &ImageFlags,
+    bootstrap: usize,
+    seed: u64,
+    quiet: bool,
+) -> CliResult<ResultsDoc> {
+    let started = Instant::now();
+    let ex = Extractor::new(f, quiet)?;
+    let (real, fake) = pair(&ex, p)?;
+    let run = run_of(&ex, bootstrap, seed, quiet);
+    let name = match which {
+        Which::Fid => "image fid",
+        Which::Kid(_) => "image kid",
+        Which::Prdc(_) => "image prdc",
+        Which::All(..) => "image all",
+    };
+    let sides = [("real", &real), ("fake", &fake)];
+    let mut doc = ex.doc(name, started, &sides);
+    let both = |what: &str| -> CliResult<(&Features, &Features)> {
+        Ok((real.input.features(what)?, fake.input.features(what)?))
+    };
+    match which {
+        Which::Fid => push_fd(&mut doc, &real.input, &fake.input, &run)?,
+        Which::Kid(k) => {
+            let (a, b) = both("KID")?;
+            push_kid(&mut doc, a, b, k, &run)?
+        }
+        Which::Prdc(pf) => {
+            let (a, b) = both("PRDC")?;
+            push_prdc(&mut doc, a, b, pf, &run)?
+        }
+        Which::All(k, pf) => {
+            push_fd(&mut doc, &real.input, &fake.input, &run)?;
+            if let (FeatureData::Features(a), FeatureData::Features(b)) =
+                (&real.input.data, &fake.input.data)
+            {
+                let small = a.rows.min(b.rows) < k.subset_size && k.subset_indices.is_none();
+                let kid = KidFlags {
+                    whole_set: k.whole_set || small,
+                    ..k.clone()
+                };
+                push_kid(&mut doc, a, b, &kid, &run)?;
+                push_prdc(&mut doc, a, b, pf, &run)?;
+            }
+            if let Some(l) = &fake.logits {
+                push_is(&mut doc, l, &fake.input.label, 10, None)?;
+            }
+        }
+    }
+    finish(doc, f, &sides, started)
+}
+
+pub fn is(
+    dir: &Path,
+    f: &ImageFlags,
+    splits: usize,
+    shuffle_seed: Option<u64>,
+    quiet: bool,
+) -> CliResult<ResultsDoc> {
+    let started = Instant::now();
+    let ex = Extractor::new(f, quiet)?;
+    let spec = dir.display().to_string();
+    if !dir.is_dir() {
+        return Err(CliError::Input(format!(
+            "{spec}: not a folder of images (for logits files use `assay features is`)"
+        )));
+    }
+    let side = ex.side(&spec, "images")?;
+    let sides = [("images", &side)];
+    let mut doc = ex.doc("image is", started, &sides);
+    let logits = side.logits.as_ref().expect("a folder has logits");
+    push_is(&mut doc, logits, &spec, splits, shuffle_seed)?;
+    finish(doc, f, &sides, started)
+}
+
+pub fn stats(dir: &Path, out: &Path, f: &ImageFlags, quiet: bool) -> CliResult<ResultsDoc> {
+    let started = Instant::now();
+    let ex = Extractor::new(f, quiet)?;
+    let spec = dir.display().to_string();
+    if !dir.is_dir() {
+        return Err(CliError::Input(format!("{spec}: not a folder of images")));
+    }
+    let side = ex.side(&spec, "images")?;
+    let sides = [("images", &side)];
+    let mut doc = ex.doc("image stats", started, &sides);
+    let feats = side.input.features("stats")?;
+    let g = GaussianStats::of_on(feats, ex.device())
+        .map_err(|e| CliError::Input(format!("{spec}: {e}")))?;
+    let bytes = stats_npz(&g)?;
+    write_atomic(out, &bytes, &doc.inputs)?;
+    doc.results.push(ResultRow {
+        metric: "samples".into(),
+        value: g.n as f64,
+        ci_low: None,
+        ci_high: None,
+        n: g.n,
+        details: json!({"dim": g.dim(), "out": out.display().to_string(), "note": format!("stats written to {}", out.display())}),
+    });
+    finish(doc, f, &sides, started)
+}
