@@ -97,35 +97,103 @@ impl BasicConv {
     }
 }
 
-/// 3x3 average pool, stride 1, padding 1, dividing by the real pixels in each window
-/// (`count_include_pad=False`): the padded sum over 9, times 9, over the count map.
-pub fn avg_pool_3x3_exclude_pad(x: &Tensor) -> Result<Tensor> {
-    let (_, _, h, w) = x.dims4()?;
-    let count = |n: usize, i: usize| -> f32 {
-        (3 - usize::from(i == 0) - usize::from(i + 1 == n)).max(1) as f32
-    };
-    let counts: Vec<f32> = (0..h)
-        .flat_map(|i| (0..w).map(move |j| count(h, i) * count(w, j)))
-        .collect();
-    let counts = Tensor::from_vec(counts, (1, 1, h, w), x.device())?;
-    let sums = (x
-        .pad_with_zeros(2, 1, 1)?
-        .pad_with_zeros(3, 1, 1)?
-        .avg_pool2d_with_stride((3, 3), (1, 1))?
-        * 9.0)?;
-    Ok(sums.broadcast_div(&counts)?)
+/// The three pools of the network, over each (image, channel) plane. On the CPU they run here,
+/// in parallel over planes: candle's CPU pools are scalar single-threaded loops (one average
+/// pool of 10 x 288 x 35 x 35 took 58 ms, more than the convolution after it). On other
+/// devices they are composed from candle ops.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Pool {
+    /// 3x3, stride 1, padding 1, average over the real pixels of each window
+    /// (`count_include_pad=False`: 4 at corners, 6 on edges, 9 inside).
+    AvgSame,
+    /// 3x3, stride 1, padding 1, max over the real pixels.
+    MaxSame,
+    /// 3x3, stride 2, no padding (floor mode).
+    MaxStride2,
 }
 
-/// 3x3 max pool, stride 1, padding 1. Zero padding equals −∞ padding here: the input is a
-/// concatenation of ReLU outputs (≥ 0) and every window holds a real pixel.
+impl Pool {
+    fn out_size(self, h: usize, w: usize) -> (usize, usize) {
+        match self {
+            Pool::AvgSame | Pool::MaxSame => (h, w),
+            Pool::MaxStride2 => ((h - 3) / 2 + 1, (w - 3) / 2 + 1),
+        }
+    }
+
+    fn plane(self, src: &[f32], dst: &mut [f32], h: usize, w: usize) {
+        let (oh, ow) = self.out_size(h, w);
+        for i in 0..oh {
+            for j in 0..ow {
+                let (r0, r1, c0, c1) = match self {
+                    Pool::MaxStride2 => (2 * i, 2 * i + 3, 2 * j, 2 * j + 3),
+                    _ => (
+                        i.saturating_sub(1),
+                        (i + 2).min(h),
+                        j.saturating_sub(1),
+                        (j + 2).min(w),
+                    ),
+                };
+                let window = (r0..r1).flat_map(|r| src[r * w + c0..r * w + c1].iter().copied());
+                dst[i * ow + j] = match self {
+                    Pool::AvgSame => window.sum::<f32>() / ((r1 - r0) * (c1 - c0)) as f32,
+                    _ => window.fold(f32::NEG_INFINITY, f32::max),
+                };
+            }
+        }
+    }
+
+    fn apply(self, x: &Tensor) -> Result<Tensor> {
+        if x.device().is_cpu() {
+            use rayon::prelude::*;
+            let (n, c, h, w) = x.dims4()?;
+            let (oh, ow) = self.out_size(h, w);
+            let src = x.flatten_all()?.to_vec1::<f32>()?;
+            let mut dst = vec![0f32; n * c * oh * ow];
+            dst.par_chunks_mut(oh * ow)
+                .zip(src.par_chunks(h * w))
+                .for_each(|(d, s)| self.plane(s, d, h, w));
+            return Ok(Tensor::from_vec(dst, (n, c, oh, ow), x.device())?);
+        }
+        self.with_candle(x)
+    }
+
+    /// The same pools from candle ops (no padding argument there): zero-pad, pool, and for
+    /// the average rescale by 9 / (real pixels). Zero padding equals −∞ padding for the max
+    /// pool here: its input is a concatenation of ReLU outputs (≥ 0) and every window holds a
+    /// real pixel.
+    fn with_candle(self, x: &Tensor) -> Result<Tensor> {
+        let padded =
+            || -> Result<Tensor> { Ok(x.pad_with_zeros(2, 1, 1)?.pad_with_zeros(3, 1, 1)?) };
+        match self {
+            Pool::MaxStride2 => Ok(x.max_pool2d_with_stride((3, 3), (2, 2))?),
+            Pool::MaxSame => Ok(padded()?.max_pool2d_with_stride((3, 3), (1, 1))?),
+            Pool::AvgSame => {
+                let (_, _, h, w) = x.dims4()?;
+                let count = |n: usize, i: usize| {
+                    (3 - usize::from(i == 0) - usize::from(i + 1 == n)).max(1) as f32
+                };
+                let counts: Vec<f32> = (0..h)
+                    .flat_map(|i| (0..w).map(move |j| count(h, i) * count(w, j)))
+                    .collect();
+                let counts = Tensor::from_vec(counts, (1, 1, h, w), x.device())?;
+                let sums = (padded()?.avg_pool2d_with_stride((3, 3), (1, 1))? * 9.0)?;
+                Ok(sums.broadcast_div(&counts)?)
+            }
+        }
+    }
+}
+
+/// 3x3 average pool, stride 1, padding 1, dividing by the real pixels in each window.
+pub fn avg_pool_3x3_exclude_pad(x: &Tensor) -> Result<Tensor> {
+    Pool::AvgSame.apply(x)
+}
+
 fn max_pool_3x3_same(x: &Tensor) -> Result<Tensor> {
-    Ok(x.pad_with_zeros(2, 1, 1)?
-        .pad_with_zeros(3, 1, 1)?
-        .max_pool2d_with_stride((3, 3), (1, 1))?)
+    Pool::MaxSame.apply(x)
 }
 
 fn max_pool_3x3_s2(x: &Tensor) -> Result<Tensor> {
-    Ok(x.max_pool2d_with_stride((3, 3), (2, 2))?)
+    Pool::MaxStride2.apply(x)
 }
 
 /// Builds convolutions with widths divided by the network's width divisor.
@@ -565,6 +633,39 @@ pub fn load_weight_map(path: &Path) -> Result<WeightMap> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_pools_equal_the_candle_compositions() {
+        // ReLU-like input (>= 0), odd sizes so that every border case occurs.
+        let x = Tensor::arange(0f32, 2.0 * 3.0 * 7.0 * 9.0, &Device::Cpu)
+            .unwrap()
+            .reshape((2, 3, 7, 9))
+            .unwrap()
+            .sin()
+            .unwrap()
+            .relu()
+            .unwrap();
+        for pool in [Pool::AvgSame, Pool::MaxSame, Pool::MaxStride2] {
+            let a: Vec<f32> = pool
+                .apply(&x)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let b: Vec<f32> = pool
+                .with_candle(&x)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            assert_eq!(a.len(), b.len(), "{pool:?}");
+            for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+                assert!((p - q).abs() <= 1e-6, "{pool:?} [{i}]: {p} vs {q}");
+            }
+        }
+    }
 
     #[test]
     fn padding_excluded_average_divides_by_real_pixels() {
