@@ -590,7 +590,7 @@ impl FidInception {
 }
 
 /// Load named tensors from a weight file: safetensors, or a PyTorch `.pth` in the zip format
-/// (torch >= 1.6). A legacy-format `.pth` gets a message with the one-line conversion.
+/// (torch >= 1.6) or the legacy one (pytorch-fid's published file), told apart by their bytes.
 pub fn load_weight_map(path: &Path) -> Result<WeightMap> {
     let bad = |msg: String| ModelError::BadWeights {
         path: path.to_path_buf(),
@@ -612,14 +612,8 @@ pub fn load_weight_map(path: &Path) -> Result<WeightMap> {
             .map_err(|e| bad(format!("cannot read PyTorch weights: {e}")))?
             .into_iter()
             .collect()
-    } else if head[0] == 0x80 && head[1] <= 5 {
-        return Err(bad(format!(
-            "a PyTorch file in the legacy (pre-1.6, non-zip) format, which cannot be read without \
-             Python; convert it once to safetensors: python -c \"import torch; from safetensors.torch \
-             import save_file; sd = torch.load('{p}', map_location='cpu'); save_file({{k: v.contiguous() \
-             for k, v in sd.items() if v.is_floating_point()}}, '{p}.safetensors')\" and pass that file",
-            p = path.display()
-        )));
+    } else if crate::torch_legacy::is_legacy(&head) {
+        crate::torch_legacy::read_legacy_pth(path)?
     } else {
         candle_core::safetensors::load(path, &Device::Cpu)
             .map_err(|e| bad(format!("cannot read safetensors: {e}")))?

@@ -13,6 +13,7 @@ pub mod error;
 pub mod extract;
 pub mod image;
 pub mod inception;
+pub mod torch_legacy;
 pub mod weights;
 
 pub use error::ModelError;

@@ -175,3 +175,34 @@ fn fid_inception_matches_pytorch_fid_and_torch_fidelity() {
         }
     }
 }
+
+#[test]
+fn legacy_torch_files_read_as_torch_wrote_them() {
+    let g = golden();
+    let w = load_weight_map(&dir().join("legacy_small.pth")).unwrap();
+    let want = g["legacy_small"].as_object().unwrap();
+    assert_eq!(w.tensors.len(), want.len());
+    for (name, e) in want {
+        let t = &w.tensors[name];
+        let shape: Vec<usize> = floats(&e["shape"]).iter().map(|&d| d as usize).collect();
+        assert_eq!(t.dims(), shape.as_slice(), "{name}");
+        let got: Vec<f64> = t
+            .to_dtype(candle_core::DType::F64)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1()
+            .unwrap();
+        // The goldens keep 10 significant digits.
+        for (a, b) in got.iter().zip(floats(&e["values"])) {
+            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{name}: {a} vs {b}");
+        }
+    }
+    // A file cut short is refused with its name, not read as zeros.
+    let bytes = std::fs::read(dir().join("legacy_small.pth")).unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let cut = tmp.path().join("cut.pth");
+    std::fs::write(&cut, &bytes[..bytes.len() - 20]).unwrap();
+    let e = load_weight_map(&cut).err().expect("a truncated file fails").to_string();
+    assert!(e.contains("cut.pth") && e.contains("ends early"), "{e}");
+}

@@ -8,7 +8,8 @@ Run by hand from the repository root, after `cargo build --release`:
 Builds pytorch-fid's network at full width with random weights (seed 0, as the goldens'), writes
 N generated 299 x 299 PNGs, then times pytorch-fid's `get_activations` (PyTorch CPU, batch 50)
 and `assay image stats` (whole process: decode, resize, network) on the same files, and
-compares their pool3 features.
+compares their pool3 features; then checks that the same weights saved in torch's legacy
+(non-zip) format, as pytorch-fid's published file is, load to identical features.
 """
 import argparse
 import json
@@ -75,6 +76,20 @@ def main():
     from safetensors.numpy import load_file
     ours = load_file(saved)["images"].astype(np.float64)
     rel = np.abs(ours - ref).max() / np.abs(ref).max()
+    # The same network saved in torch's legacy format (as pytorch-fid's file is) gives the same features.
+    legacy = tmp / "full_legacy.pth"
+    torch.save(sd, legacy, _use_new_zipfile_serialization=False)
+    few = tmp / "few"
+    few.mkdir()
+    for f in files[:5]:
+        (few / f.name).write_bytes(f.read_bytes())
+    got = {}
+    for name, w in (("safetensors", weights), ("legacy", legacy)):
+        out = tmp / f"few_{name}.safetensors"
+        subprocess.run([ASSAY, "image", "stats", str(few), "-o", str(tmp / f"few_{name}.npz"), "--weights", str(w),
+                        "--save-features", str(out), "--json", "-q"], check=True, capture_output=True)
+        got[name] = load_file(out)["images"]
+    assert np.array_equal(got["safetensors"], got["legacy"]), "legacy .pth features differ"
     print(f"pool3 of {args.n} images 299x299, {args.threads} threads: pytorch-fid {args.n / t_ref:.2f} images/s "
           f"({t_ref:.1f} s), assay {args.n / t_us:.2f} images/s ({t_us:.1f} s) -> {t_ref / t_us:.2f}x; "
           f"full-width features: max |diff| / max |ref| = {rel:.2e}")

@@ -16,7 +16,8 @@ Writes tests/parity/images/:
   (pytorch-fid: torch bilinear; tf1: torch-fidelity's TF1 bilinear; clean: clean-fid's PIL
   bicubic resizer), pytorch-fid's features (blocks 64/192/768/2048) and torch-fidelity's
   (2048, logits_unbiased) on those weights, pytorch-fid's FID between the two sets, and
-  torch-fidelity's Inception Score of set_a.
+  torch-fidelity's Inception Score of set_a;
+- legacy_small.pth: a small state dict in torch's legacy (non-zip) format, with its values.
 """
 import hashlib
 import json
@@ -239,6 +240,23 @@ def short_floats(x):
     return x
 
 
+def legacy_small():
+    """A small state dict in torch's legacy (pre-1.6) format, as pytorch-fid's weights were
+    published: float, double and int64 storages, a 0-d tensor, and two tensors viewing one
+    storage at different offsets. Returns the expected values."""
+    g = torch.Generator().manual_seed(5)
+    shared = torch.randn(10, generator=g)
+    sd = {
+        "Conv2d_1a_3x3.conv.weight": torch.randn(4, 3, 3, 3, generator=g),
+        "Conv2d_1a_3x3.bn.num_batches_tracked": torch.tensor(7),
+        "head": shared[:3],
+        "tail": shared[3:7].view(2, 2),
+        "double": torch.randn(3, generator=g, dtype=torch.float64),
+    }
+    torch.save(sd, OUT / "legacy_small.pth", _use_new_zipfile_serialization=False)
+    return {k: {"shape": list(v.shape), "values": v.reshape(-1).double().tolist()} for k, v in sd.items()}
+
+
 def main():
     import tempfile
     tmp = Path(tempfile.mkdtemp())
@@ -285,6 +303,7 @@ def main():
     for s in ("set_a", "set_b"):
         rows = [pytorch_fid_features(model, p) for p in sorted((OUT / s).glob("*.png"))]
         feats[s] = {"64": np.array([r[0] for r in rows])}
+    golden["legacy_small"] = legacy_small()
     golden["fid"] = {}
     # Block 64 (8 channels in the narrowed net): the narrowed random net has dead channels in
     # its later blocks, whose singular covariances scipy's sqrtm gets wrong.
