@@ -11,6 +11,7 @@
 //! weights: a network whose every width is the reference's divided by 2, 4 or 8 (the tests'
 //! small random networks) loads and runs the same code.
 
+use crate::conv_cpu::{conv_bias_relu, ConvShape};
 use crate::error::{ModelError, Result};
 use candle_core::{DType, Device, Tensor, D};
 use std::collections::HashMap;
@@ -52,6 +53,9 @@ struct BasicConv {
     stride: usize,
     /// (rows, columns) of zero padding; candle's conv2d pads both axes alike.
     pad: (usize, usize),
+    shape: ConvShape,
+    /// Kernel (OIHW) and bias as host vectors, for the CPU route.
+    host: Option<(Vec<f32>, Vec<f32>)>,
 }
 
 impl BasicConv {
@@ -77,15 +81,55 @@ impl BasicConv {
         let scale = gamma.div(&(var + BN_EPS)?.sqrt()?)?;
         let weight = kernel.broadcast_mul(&scale.reshape((cout, 1, 1, 1))?)?;
         let bias = (beta - mean.mul(&scale)?)?;
+        let host = if dev.is_cpu() {
+            Some((
+                weight.flatten_all()?.to_vec1::<f32>()?,
+                bias.to_vec1::<f32>()?,
+            ))
+        } else {
+            None
+        };
         Ok(BasicConv {
             weight: weight.to_device(dev)?,
             bias: bias.reshape((1, cout, 1, 1))?.to_device(dev)?,
             stride,
             pad,
+            shape: ConvShape {
+                cin,
+                cout,
+                k,
+                stride,
+                pad,
+            },
+            host,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        match &self.host {
+            Some((w, b)) if x.device().is_cpu() => {
+                let (n, c, h, wd) = x.dims4()?;
+                if c != self.shape.cin {
+                    return Err(candle_core::Error::Msg(format!(
+                        "convolution expects {} channels, got {c}",
+                        self.shape.cin
+                    ))
+                    .into());
+                }
+                let data = x.flatten_all()?.to_vec1::<f32>()?;
+                let (out, oh, ow) = conv_bias_relu(&data, (n, h, wd), &self.shape, w, b);
+                Ok(Tensor::from_vec(
+                    out,
+                    (n, self.shape.cout, oh, ow),
+                    x.device(),
+                )?)
+            }
+            _ => self.forward_candle(x),
+        }
+    }
+
+    /// The same layer from candle ops, for devices other than the CPU.
+    fn forward_candle(&self, x: &Tensor) -> Result<Tensor> {
         let y = if self.pad.0 == self.pad.1 {
             x.conv2d(&self.weight, self.pad.0, self.stride, 1, 1)?
         } else {
@@ -627,6 +671,57 @@ pub fn load_weight_map(path: &Path) -> Result<WeightMap> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn host_convolutions_equal_candle_ones() {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (3, 5, 11, 9), &dev).unwrap();
+        for (k, stride, pad) in [
+            ((1, 1), 1, (0, 0)),
+            ((3, 3), 2, (0, 0)),
+            ((3, 3), 1, (1, 1)),
+            ((1, 7), 1, (0, 3)),
+            ((7, 1), 1, (3, 0)),
+            ((5, 5), 1, (2, 2)),
+        ] {
+            let weight = Tensor::randn(0f32, 0.3, (4, 5, k.0, k.1), &dev).unwrap();
+            let bias = Tensor::randn(0f32, 0.3, 4, &dev).unwrap();
+            let conv = BasicConv {
+                host: Some((
+                    weight.flatten_all().unwrap().to_vec1().unwrap(),
+                    bias.to_vec1().unwrap(),
+                )),
+                weight,
+                bias: bias.reshape((1, 4, 1, 1)).unwrap(),
+                stride,
+                pad,
+                shape: ConvShape {
+                    cin: 5,
+                    cout: 4,
+                    k,
+                    stride,
+                    pad,
+                },
+            };
+            let a: Vec<f32> = conv
+                .forward(&x)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1()
+                .unwrap();
+            let b = conv.forward_candle(&x).unwrap();
+            let b: Vec<f32> = b.flatten_all().unwrap().to_vec1().unwrap();
+            assert_eq!(a.len(), b.len(), "{k:?}");
+            assert!(
+                a.iter().any(|&v| v > 0.0) && a.iter().any(|&v| v == 0.0),
+                "{k:?}: ReLU has work"
+            );
+            for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+                assert!((p - q).abs() <= 1e-5, "{k:?} [{i}]: {p} vs {q}");
+            }
+        }
+    }
 
     #[test]
     fn host_pools_equal_the_candle_compositions() {

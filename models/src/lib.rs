@@ -9,6 +9,7 @@
 //!
 //! The metric crates never see a network: they take the features this crate produces.
 
+pub mod conv_cpu;
 pub mod error;
 pub mod extract;
 pub mod image;

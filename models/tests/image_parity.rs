@@ -195,7 +195,10 @@ fn legacy_torch_files_read_as_torch_wrote_them() {
             .unwrap();
         // The goldens keep 10 significant digits.
         for (a, b) in got.iter().zip(floats(&e["values"])) {
-            assert!((a - b).abs() <= 1e-9 * b.abs().max(1.0), "{name}: {a} vs {b}");
+            assert!(
+                (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+                "{name}: {a} vs {b}"
+            );
         }
     }
     // A file cut short is refused with its name, not read as zeros.
@@ -203,6 +206,9 @@ fn legacy_torch_files_read_as_torch_wrote_them() {
     let tmp = tempfile::tempdir().unwrap();
     let cut = tmp.path().join("cut.pth");
     std::fs::write(&cut, &bytes[..bytes.len() - 20]).unwrap();
-    let e = load_weight_map(&cut).err().expect("a truncated file fails").to_string();
+    let e = load_weight_map(&cut)
+        .err()
+        .expect("a truncated file fails")
+        .to_string();
     assert!(e.contains("cut.pth") && e.contains("ends early"), "{e}");
 }
