@@ -82,6 +82,9 @@ pub fn extract_files(
     };
     let plane = 3 * INPUT_SIZE * INPUT_SIZE;
     let mut done = 0;
+    // Without `skip_bad`, the first bad file ends the network work, but decoding goes on so
+    // that the error lists every bad file at once rather than one per run.
+    let mut bad: Vec<ModelError> = Vec::new();
     for batch in files.chunks(opts.batch_size.max(1)) {
         let hash = opts.hash;
         let mode = opts.mode;
@@ -108,10 +111,10 @@ pub fn extract_files(
                     n += 1;
                 }
                 Err(e) if opts.skip_bad => out.skipped.push((p.clone(), e.to_string())),
-                Err(e) => return Err(e),
+                Err(e) => bad.push(e),
             }
         }
-        if n > 0 {
+        if n > 0 && bad.is_empty() {
             let x = Tensor::from_vec(
                 pixels,
                 (n, 3, INPUT_SIZE, INPUT_SIZE),
@@ -127,6 +130,17 @@ pub fn extract_files(
         }
         done += batch.len();
         (opts.progress)(done);
+    }
+    match bad.len() {
+        0 => {}
+        1 => return Err(bad.remove(0)),
+        k => {
+            let listed: Vec<String> = bad.iter().map(|e| format!("  {e}")).collect();
+            return Err(ModelError::Input(format!(
+                "{k} images cannot be used (--skip-bad leaves them out):\n{}",
+                listed.join("\n")
+            )));
+        }
     }
     if out.files.is_empty() {
         return Err(ModelError::Input(format!(
