@@ -46,6 +46,50 @@ impl WeightMap {
     }
 }
 
+/// Run `f` on a CPU tensor's values in row-major order, without copying when the tensor is
+/// contiguous (each layer would otherwise copy its input once more).
+fn with_host<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
+    {
+        let (storage, layout) = t.storage_and_layout();
+        if let (candle_core::Storage::Cpu(cpu), Some((a, b))) =
+            (&*storage, layout.contiguous_offsets())
+        {
+            return Ok(f(&cpu.as_slice::<f32>()?[a..b]));
+        }
+    }
+    Ok(f(&t.flatten_all()?.to_vec1::<f32>()?))
+}
+
+/// Concatenate NCHW tensors along channels; on the CPU in parallel over images (candle's
+/// concatenation copies on one thread).
+fn cat_channels(parts: &[Tensor]) -> Result<Tensor> {
+    if !parts[0].device().is_cpu() {
+        return Ok(Tensor::cat(parts, 1)?);
+    }
+    use rayon::prelude::*;
+    let (n, _, h, w) = parts[0].dims4()?;
+    let sizes: Vec<usize> = parts
+        .iter()
+        .map(|p| p.dim(1).map(|c| c * h * w))
+        .collect::<candle_core::Result<_>>()?;
+    let per_image: usize = sizes.iter().sum();
+    let mut out = vec![0f32; n * per_image];
+    let mut offset = 0;
+    for (p, &size) in parts.iter().zip(&sizes) {
+        with_host(p, |src| {
+            out.par_chunks_mut(per_image)
+                .zip(src.par_chunks(size))
+                .for_each(|(dst, s)| dst[offset..offset + size].copy_from_slice(s));
+        })?;
+        offset += size;
+    }
+    Ok(Tensor::from_vec(
+        out,
+        (n, per_image / (h * w), h, w),
+        parts[0].device(),
+    )?)
+}
+
 /// Conv (no bias) + batch norm + ReLU, with the norm folded into the kernel and a bias.
 struct BasicConv {
     weight: Tensor,
@@ -116,8 +160,9 @@ impl BasicConv {
                     ))
                     .into());
                 }
-                let data = x.flatten_all()?.to_vec1::<f32>()?;
-                let (out, oh, ow) = conv_bias_relu(&data, (n, h, wd), &self.shape, w, b);
+                let (out, oh, ow) = with_host(x, |data| {
+                    conv_bias_relu(data, (n, h, wd), &self.shape, w, b)
+                })?;
                 Ok(Tensor::from_vec(
                     out,
                     (n, self.shape.cout, oh, ow),
@@ -191,11 +236,12 @@ impl Pool {
             use rayon::prelude::*;
             let (n, c, h, w) = x.dims4()?;
             let (oh, ow) = self.out_size(h, w);
-            let src = x.flatten_all()?.to_vec1::<f32>()?;
             let mut dst = vec![0f32; n * c * oh * ow];
-            dst.par_chunks_mut(oh * ow)
-                .zip(src.par_chunks(h * w))
-                .for_each(|(d, s)| self.plane(s, d, h, w));
+            with_host(x, |src| {
+                dst.par_chunks_mut(oh * ow)
+                    .zip(src.par_chunks(h * w))
+                    .for_each(|(d, s)| self.plane(s, d, h, w))
+            })?;
             return Ok(Tensor::from_vec(dst, (n, c, oh, ow), x.device())?);
         }
         self.with_candle(x)
@@ -295,7 +341,7 @@ impl BlockA {
             chain(x, &self.b3)?,
             self.pool.forward(&avg_pool_3x3_exclude_pad(x)?)?,
         ];
-        Ok(Tensor::cat(&parts, 1)?)
+        cat_channels(&parts)
     }
 }
 
@@ -321,7 +367,7 @@ impl BlockB {
             chain(x, &self.dbl)?,
             max_pool_3x3_s2(x)?,
         ];
-        Ok(Tensor::cat(&parts, 1)?)
+        cat_channels(&parts)
     }
 }
 
@@ -362,7 +408,7 @@ impl BlockC {
             chain(x, &self.dbl)?,
             self.pool.forward(&avg_pool_3x3_exclude_pad(x)?)?,
         ];
-        Ok(Tensor::cat(&parts, 1)?)
+        cat_channels(&parts)
     }
 }
 
@@ -392,7 +438,7 @@ impl BlockD {
             chain(x, &self.b7)?,
             max_pool_3x3_s2(x)?,
         ];
-        Ok(Tensor::cat(&parts, 1)?)
+        cat_channels(&parts)
     }
 }
 
@@ -444,7 +490,7 @@ impl BlockE {
             self.dbl_3[1].forward(&d)?,
             self.pool.forward(&pooled)?,
         ];
-        Ok(Tensor::cat(&parts, 1)?)
+        cat_channels(&parts)
     }
 }
 
