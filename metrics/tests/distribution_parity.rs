@@ -223,3 +223,36 @@ fn large_sets_match_the_references_too() {
         }
     }
 }
+
+#[test]
+fn numpy_random_state_draws_torch_fidelitys_subsets_and_permutation() {
+    use assay_metrics::stats::numpy_random::RandomState;
+    let g = golden();
+    // KID: one RandomState(2020), a then b, subset after subset.
+    let k = &g["kid"];
+    let want = subsets_of(&k["subsets"]);
+    let (na, nb) = (load(&k["a"]).rows, load(&k["b"]).rows);
+    let size = want[0].0.len();
+    let mut r = RandomState::new(2020);
+    for (i, (a, b)) in want.iter().enumerate() {
+        assert_eq!(
+            &r.choice_without_replacement(na, size),
+            a,
+            "subset {i} of a"
+        );
+        assert_eq!(
+            &r.choice_without_replacement(nb, size),
+            b,
+            "subset {i} of b"
+        );
+    }
+    // IS: RandomState(2020).permutation(n).
+    let c = &g["isc"];
+    let perm: Vec<usize> = c["permutation"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_u64().unwrap() as usize)
+        .collect();
+    assert_eq!(RandomState::new(2020).permutation(perm.len()), perm);
+}

@@ -2,6 +2,7 @@
 //! paired significance tests of sacrebleu (`--paired-bs`, `--paired-ar`).
 
 pub mod bootstrap;
+pub mod numpy_random;
 pub mod paired;
 
 use rand::SeedableRng;
