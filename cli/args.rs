@@ -303,6 +303,10 @@ pub struct KidFlags {
     /// `fake`, one row of row indices per subset (as torch-fidelity's RandomState draws them).
     #[arg(long, value_name = "FILE.npz")]
     pub subset_indices: Option<PathBuf>,
+    /// Draw the subsets as torch-fidelity does: numpy's RandomState(SEED), default 2020 (its
+    /// `kid_subset_rng_seed`), real then fake for each subset; gives its KID exactly.
+    #[arg(long, value_name = "SEED", num_args = 0..=1, default_missing_value = "2020")]
+    pub torch_fidelity_subsets: Option<u32>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -638,3 +638,32 @@ fn fortran_order_and_big_endian_npy_read_as_numpy_reads_them() {
         "{err}"
     );
 }
+
+#[test]
+fn kid_with_torch_fidelitys_own_subsets_needs_no_index_file() {
+    let g = golden();
+    let k = &g["kid"];
+    let file = |v: &Value| parity(v.as_str().unwrap());
+    let out = assay(&[
+        "features",
+        "kid",
+        "--real",
+        &file(&k["a"]),
+        "--fake",
+        &file(&k["b"]),
+        "--subsets",
+        "10",
+        "--subset-size",
+        "100",
+        "--torch-fidelity-subsets",
+        "--json",
+    ]);
+    let doc = json_of(&out);
+    let got = doc["results"][0]["value"].as_f64().unwrap();
+    let want = k["mean"].as_f64().unwrap();
+    assert!(
+        ((got - want) / want).abs() < 1e-9,
+        "{got} vs torch-fidelity {want}"
+    );
+    assert_eq!(doc["seed"], 2020);
+}

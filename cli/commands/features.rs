@@ -225,13 +225,37 @@ pub(crate) fn push_kid(
     run: &Run,
 ) -> CliResult<()> {
     let cfg = kid_config(k, run.seed)?;
-    let given = match &k.subset_indices {
-        Some(path) => {
+    let given = match (&k.subset_indices, k.torch_fidelity_subsets) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::Usage(
+                "--subset-indices and --torch-fidelity-subsets both choose the subsets: give one"
+                    .into(),
+            ))
+        }
+        (Some(path), None) => {
             let (subsets, record) = read_subsets(path, real.rows, fake.rows)?;
             doc.add_input(&record);
             Some(subsets)
         }
-        None => None,
+        (None, Some(seed)) => {
+            let size = cfg.subset_size;
+            if real.rows < size || fake.rows < size {
+                return Err(CliError::Input(format!(
+                    "--torch-fidelity-subsets: subsets of {size} need at least {size} rows on each side ({} and {})",
+                    real.rows, fake.rows
+                )));
+            }
+            let mut rng = assay_metrics::stats::numpy_random::RandomState::new(seed);
+            let subsets: Vec<(Vec<usize>, Vec<usize>)> = (0..cfg.subsets)
+                .map(|_| {
+                    let a = rng.choice_without_replacement(real.rows, size);
+                    (a, rng.choice_without_replacement(fake.rows, size))
+                })
+                .collect();
+            doc.seed = Some(seed as u64);
+            Some(subsets)
+        }
+        (None, None) => None,
     };
     // Resampled sets keep their row counts, so given subsets index them as well.
     let kid_of = |x: &Features, y: &Features| match &given {
@@ -242,6 +266,11 @@ pub(crate) fn push_kid(
     if given.is_none() {
         doc.seed = Some(run.seed);
     }
+    let subsets_from = match (&k.subset_indices, k.torch_fidelity_subsets) {
+        (Some(p), _) => Some(p.display().to_string()),
+        (None, Some(seed)) => Some(format!("numpy RandomState({seed}), as torch-fidelity")),
+        _ => None,
+    };
     let interval = ci(&mut doc.seed, real, fake, &[r.mean], run, |x, y| {
         Ok(vec![kid_of(x, y)?.mean])
     })?;
@@ -262,7 +291,7 @@ pub(crate) fn push_kid(
         ci_high: interval.as_ref().map(|v| v[0].1),
         n: real.rows.min(fake.rows),
         details: json!({"std": r.std, "subsets": r.subset_values.len(), "subset_size": subset_size,
-                         "kernel": cfg.kernel, "subsets_from": k.subset_indices.as_ref().map(|p| p.display().to_string()),
+                         "kernel": cfg.kernel, "subsets_from": subsets_from,
                          "bootstrap": interval.as_ref().map(|v| json!({"resamples": run.bootstrap, "seed": run.seed, "bias": v[0].2})),
                          "note": note}),
     });
