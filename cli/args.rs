@@ -361,8 +361,11 @@ pub enum FeaturesCommand {
         #[arg(long)]
         probabilities: bool,
         /// Shuffle rows with this seed before splitting (off by default).
-        #[arg(long)]
+        #[arg(long, conflicts_with = "torch_fidelity_shuffle")]
         shuffle_seed: Option<u64>,
+        /// Shuffle as torch-fidelity does by default: numpy's RandomState(SEED), default 2020.
+        #[arg(long, value_name = "SEED", num_args = 0..=1, default_missing_value = "2020")]
+        torch_fidelity_shuffle: Option<u32>,
         #[command(flatten)]
         common: Common,
     },
@@ -507,9 +510,12 @@ pub enum ImageCommand {
         image: ImageFlags,
         #[arg(long, default_value_t = 10)]
         splits: usize,
-        /// Shuffle images with this seed before splitting (off by default, as torch-fidelity).
-        #[arg(long)]
+        /// Shuffle images with this seed before splitting (off by default).
+        #[arg(long, conflicts_with = "torch_fidelity_shuffle")]
         shuffle_seed: Option<u64>,
+        /// Shuffle as torch-fidelity does by default: numpy's RandomState(SEED), default 2020.
+        #[arg(long, value_name = "SEED", num_args = 0..=1, default_missing_value = "2020")]
+        torch_fidelity_shuffle: Option<u32>,
         #[command(flatten)]
         common: Common,
     },

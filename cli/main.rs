@@ -67,9 +67,15 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
                 splits,
                 probabilities,
                 shuffle_seed,
+                torch_fidelity_shuffle,
                 common,
             } => (
-                commands::features::is(&logits, splits, probabilities, shuffle_seed)?,
+                commands::features::is(
+                    &logits,
+                    splits,
+                    probabilities,
+                    commands::features::Shuffle::from_flags(shuffle_seed, torch_fidelity_shuffle),
+                )?,
                 common.json,
             ),
             FeaturesCommand::Prdc {
@@ -184,9 +190,19 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
                     image,
                     splits,
                     shuffle_seed,
+                    torch_fidelity_shuffle,
                     common,
                 } => (
-                    commands::image::is(&dir, &image, splits, shuffle_seed, common.quiet)?,
+                    commands::image::is(
+                        &dir,
+                        &image,
+                        splits,
+                        commands::features::Shuffle::from_flags(
+                            shuffle_seed,
+                            torch_fidelity_shuffle,
+                        ),
+                        common.quiet,
+                    )?,
                     common.json,
                 ),
                 ImageCommand::Stats {

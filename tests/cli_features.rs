@@ -667,3 +667,32 @@ fn kid_with_torch_fidelitys_own_subsets_needs_no_index_file() {
     );
     assert_eq!(doc["seed"], 2020);
 }
+
+#[test]
+fn inception_score_with_torch_fidelitys_shuffle_matches_it() {
+    let g = golden();
+    let c = &g["isc"];
+    let out = assay(&[
+        "features",
+        "is",
+        "--logits",
+        &parity(c["logits"].as_str().unwrap()),
+        "--torch-fidelity-shuffle",
+        "--json",
+    ]);
+    let doc = json_of(&out);
+    let r = &doc["results"][0];
+    for (got, want) in [
+        (r["value"].as_f64().unwrap(), c["mean"].as_f64().unwrap()),
+        (
+            r["details"]["std"].as_f64().unwrap(),
+            c["std"].as_f64().unwrap(),
+        ),
+    ] {
+        assert!(
+            ((got - want) / want).abs() < 1e-9,
+            "{got} vs torch-fidelity {want}"
+        );
+    }
+    assert_eq!(doc["seed"], 2020);
+}

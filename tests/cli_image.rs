@@ -97,6 +97,39 @@ fn inception_score_of_a_folder_matches_torch_fidelity() {
 }
 
 #[test]
+fn inception_score_with_torch_fidelitys_default_shuffle() {
+    let g = golden();
+    let a = s(&images().join("set_a"));
+    let doc = json_of(&image(&[
+        "is",
+        &a,
+        "--resize",
+        "tf1",
+        "--torch-fidelity-shuffle",
+    ]));
+    let want = &g["isc_set_a_tf1_default_shuffle"];
+    let unshuffled = g["isc_set_a_tf1"]["std"].as_f64().unwrap();
+    let row = metric(&doc, "is");
+    for (got, want) in [
+        (
+            row["value"].as_f64().unwrap() - 1.0,
+            want["mean"].as_f64().unwrap() - 1.0,
+        ),
+        (
+            row["details"]["std"].as_f64().unwrap(),
+            want["std"].as_f64().unwrap(),
+        ),
+    ] {
+        assert!(
+            (got - want).abs() <= 1e-3 * want.abs(),
+            "{got} vs torch-fidelity {want}"
+        );
+    }
+    // The shuffle changes the splits, so the spread differs from the unshuffled run's.
+    assert!((want["std"].as_f64().unwrap() - unshuffled).abs() > 1e-6);
+}
+
+#[test]
 fn all_saves_features_that_assay_features_reads_back() {
     let (a, b) = (s(&images().join("set_a")), s(&images().join("set_b")));
     let dir = tempfile::tempdir().unwrap();

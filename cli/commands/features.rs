@@ -398,43 +398,77 @@ pub fn all(p: &FeaturePair, k: &KidFlags, f: &PrdcFlags, run: &Run) -> CliResult
     Ok(doc)
 }
 
-/// The Inception Score of `logits` (rows of logits, softmaxed here), as a result row.
-pub(crate) fn push_is(
-    doc: &mut ResultsDoc,
-    f: &Features,
-    label: &str,
-    splits: usize,
-    shuffle_seed: Option<u64>,
-) -> CliResult<()> {
-    let order: Option<Vec<usize>> = shuffle_seed.map(|s| {
-        let mut v: Vec<usize> = (0..f.rows).collect();
-        v.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(s));
-        v
-    });
-    push_score(
-        doc,
-        f,
-        label,
-        ScoreInput::Logits,
-        splits,
-        order.as_deref(),
-        shuffle_seed,
-    )
+/// How Inception Score rows are ordered before splitting.
+#[derive(Debug, Clone, Copy)]
+pub enum Shuffle {
+    None,
+    /// Assay's generator (ChaCha8) with this seed.
+    Seeded(u64),
+    /// numpy's RandomState(seed).permutation, as torch-fidelity shuffles by default.
+    TorchFidelity(u32),
 }
 
-fn push_score(
+impl Shuffle {
+    pub fn from_flags(seed: Option<u64>, torch_fidelity: Option<u32>) -> Shuffle {
+        match (seed, torch_fidelity) {
+            (_, Some(s)) => Shuffle::TorchFidelity(s),
+            (Some(s), None) => Shuffle::Seeded(s),
+            (None, None) => Shuffle::None,
+        }
+    }
+
+    fn order(self, n: usize) -> Option<Vec<usize>> {
+        match self {
+            Shuffle::None => None,
+            Shuffle::Seeded(s) => {
+                let mut v: Vec<usize> = (0..n).collect();
+                v.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(s));
+                Some(v)
+            }
+            Shuffle::TorchFidelity(s) => {
+                Some(assay_metrics::stats::numpy_random::RandomState::new(s).permutation(n))
+            }
+        }
+    }
+
+    fn seed(self) -> Option<u64> {
+        match self {
+            Shuffle::None => None,
+            Shuffle::Seeded(s) => Some(s),
+            Shuffle::TorchFidelity(s) => Some(s as u64),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Shuffle::None => "no".into(),
+            Shuffle::Seeded(s) => format!("seed {s} (ChaCha8)"),
+            Shuffle::TorchFidelity(s) => format!("numpy RandomState({s}), as torch-fidelity"),
+        }
+    }
+}
+
+/// The Inception Score of `f` (rows of logits or probabilities), as a result row.
+pub(crate) fn push_is(
     doc: &mut ResultsDoc,
     f: &Features,
     label: &str,
     kind: ScoreInput,
     splits: usize,
-    order: Option<&[usize]>,
-    shuffle_seed: Option<u64>,
+    shuffle: Shuffle,
 ) -> CliResult<()> {
-    let s = inception_score(&f.rows_f64(0, f.rows), f.rows, f.dim, kind, splits, order)
-        .map_err(label_err(label))?;
-    if shuffle_seed.is_some() {
-        doc.seed = shuffle_seed;
+    let order = shuffle.order(f.rows);
+    let s = inception_score(
+        &f.rows_f64(0, f.rows),
+        f.rows,
+        f.dim,
+        kind,
+        splits,
+        order.as_deref(),
+    )
+    .map_err(label_err(label))?;
+    if let Some(seed) = shuffle.seed() {
+        doc.seed = Some(seed);
     }
     doc.results.push(ResultRow {
         metric: "is".into(),
@@ -442,7 +476,7 @@ fn push_score(
         ci_low: None,
         ci_high: None,
         n: f.rows,
-        details: json!({"std": s.std, "splits": splits, "split_scores": s.split_scores, "shuffled": shuffle_seed.is_some(),
+        details: json!({"std": s.std, "splits": splits, "split_scores": s.split_scores, "shuffled": shuffle.describe(),
                          "note": format!("± {:.4} (std over splits)", s.std)}),
     });
     Ok(())
@@ -452,16 +486,11 @@ pub fn is(
     logits: &str,
     splits: usize,
     probabilities: bool,
-    shuffle_seed: Option<u64>,
+    shuffle: Shuffle,
 ) -> CliResult<ResultsDoc> {
     let started = Instant::now();
     let input = read_features(logits)?;
     let f = input.features("the Inception Score")?;
-    let order: Option<Vec<usize>> = shuffle_seed.map(|s| {
-        let mut v: Vec<usize> = (0..f.rows).collect();
-        v.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(s));
-        v
-    });
     let kind = if probabilities {
         ScoreInput::Probabilities
     } else {
@@ -469,15 +498,7 @@ pub fn is(
     };
     let mut doc = ResultsDoc::new("features is", started);
     doc.add_input(&input.record);
-    push_score(
-        &mut doc,
-        f,
-        &input.label,
-        kind,
-        splits,
-        order.as_deref(),
-        shuffle_seed,
-    )?;
+    push_is(&mut doc, f, &input.label, kind, splits, shuffle)?;
     doc.elapsed_s = started.elapsed().as_secs_f64();
     Ok(doc)
 }

@@ -3,13 +3,14 @@
 //! feature or stats file, as `assay features` reads them (e.g. published pytorch-fid stats).
 
 use crate::args::{ImageFlags, ImagePair, KidFlags, PrdcFlags};
-use crate::commands::features::{push_fd, push_is, push_kid, push_prdc, Run};
+use crate::commands::features::{push_fd, push_is, push_kid, push_prdc, Run, Shuffle};
 use crate::error::{CliError, CliResult};
 use crate::features_input::{read_features, stats_npz, FeatureData, FeatureInput};
 use crate::output::{write_atomic, ResultRow, ResultsDoc};
 use crate::progress;
 use assay_metrics::distribution::device::{device_name, parse_device, Device};
 use assay_metrics::distribution::gaussian::GaussianStats;
+use assay_metrics::distribution::inception_score::ScoreInput;
 use assay_metrics::distribution::Features;
 use assay_models::extract::{extract_files, list_images, ExtractOptions};
 use assay_models::image::ResizeMode;
@@ -323,7 +324,14 @@ pub fn compare(
                 push_prdc(&mut doc, a, b, pf, &run)?;
             }
             if let Some(l) = &fake.logits {
-                push_is(&mut doc, l, &fake.input.label, 10, None)?;
+                push_is(
+                    &mut doc,
+                    l,
+                    &fake.input.label,
+                    ScoreInput::Logits,
+                    10,
+                    Shuffle::None,
+                )?;
             }
         }
     }
@@ -334,7 +342,7 @@ pub fn is(
     dir: &Path,
     f: &ImageFlags,
     splits: usize,
-    shuffle_seed: Option<u64>,
+    shuffle: Shuffle,
     quiet: bool,
 ) -> CliResult<ResultsDoc> {
     let started = Instant::now();
@@ -349,7 +357,7 @@ pub fn is(
     let sides = [("images", &side)];
     let mut doc = ex.doc("image is", started, &sides);
     let logits = side.logits.as_ref().expect("a folder has logits");
-    push_is(&mut doc, logits, &spec, splits, shuffle_seed)?;
+    push_is(&mut doc, logits, &spec, ScoreInput::Logits, splits, shuffle)?;
     finish(doc, f, &sides, started)
 }
 
