@@ -503,6 +503,18 @@ pub fn is(
     Ok(doc)
 }
 
+/// The row of a command that wrote a stats file: how many samples it summarises.
+pub(crate) fn stats_written(g: &GaussianStats, out: &Path) -> ResultRow {
+    ResultRow {
+        metric: "samples".into(),
+        value: g.n as f64,
+        ci_low: None,
+        ci_high: None,
+        n: g.n,
+        details: json!({"dim": g.dim(), "out": out.display().to_string(), "note": format!("stats written to {}", out.display())}),
+    }
+}
+
 pub fn stats(input: &str, out: &Path, run: &Run) -> CliResult<ResultsDoc> {
     let started = Instant::now();
     let i = read_features(input)?;
@@ -519,14 +531,7 @@ pub fn stats(input: &str, out: &Path, run: &Run) -> CliResult<ResultsDoc> {
     let bytes = stats_npz(&g)?;
     write_atomic(out, &bytes, std::slice::from_ref(&i.record))?;
     let mut doc = run.doc("features stats", started, &[&i]);
-    doc.results.push(ResultRow {
-        metric: "samples".into(),
-        value: g.n as f64,
-        ci_low: None,
-        ci_high: None,
-        n: g.n,
-        details: json!({"dim": g.dim(), "out": out.display().to_string(), "note": format!("stats written to {}", out.display())}),
-    });
+    doc.results.push(stats_written(&g, out));
     doc.elapsed_s = started.elapsed().as_secs_f64();
     Ok(doc)
 }

@@ -3,7 +3,9 @@
 //! feature or stats file, as `assay features` reads them (e.g. published pytorch-fid stats).
 
 use crate::args::{ImageFlags, ImagePair, KidFlags, PrdcFlags};
-use crate::commands::features::{push_fd, push_is, push_kid, push_prdc, Run, Shuffle};
+use crate::commands::features::{
+    push_fd, push_is, push_kid, push_prdc, stats_written, Run, Shuffle,
+};
 use crate::error::{CliError, CliResult};
 use crate::features_input::{read_features, stats_npz, FeatureData, FeatureInput};
 use crate::output::{write_atomic, ResultRow, ResultsDoc};
@@ -376,13 +378,6 @@ pub fn stats(dir: &Path, out: &Path, f: &ImageFlags, quiet: bool) -> CliResult<R
         .map_err(|e| CliError::Input(format!("{spec}: {e}")))?;
     let bytes = stats_npz(&g)?;
     write_atomic(out, &bytes, &doc.inputs)?;
-    doc.results.push(ResultRow {
-        metric: "samples".into(),
-        value: g.n as f64,
-        ci_low: None,
-        ci_high: None,
-        n: g.n,
-        details: json!({"dim": g.dim(), "out": out.display().to_string(), "note": format!("stats written to {}", out.display())}),
-    });
+    doc.results.push(stats_written(&g, out));
     finish(doc, f, &sides, started)
 }
