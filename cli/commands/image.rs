@@ -81,10 +81,14 @@ impl Extractor {
         }
         let device = device_of(&f.device)?;
         let path = resolve(&FID_INCEPTION, f.weights.as_deref())?;
-        let bytes = std::fs::read(&path)
-            .map_err(|e| CliError::Input(format!("{}: cannot read: {e}", path.display())))?;
-        let weights = InputRecord::of_bytes(path.display().to_string(), &bytes);
-        drop(bytes);
+        let cannot =
+            |e: std::io::Error| CliError::Input(format!("{}: cannot read: {e}", path.display()));
+        let file = std::fs::File::open(&path).map_err(cannot)?;
+        // Mapped, not copied: the reference weights are 95 MB and are read again to load.
+        // SAFETY: read-only map, dropped before loading; a file changed meanwhile is the only hazard.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(cannot)?;
+        let weights = InputRecord::of_bytes(path.display().to_string(), &map);
+        drop(map);
         let map = load_weight_map(&path)?;
         let net = FidInception::from_weights(&map, &device)?;
         let mut pool = rayon::ThreadPoolBuilder::new();
