@@ -360,12 +360,8 @@ pub enum FeaturesCommand {
         /// Rows are probabilities, not logits.
         #[arg(long)]
         probabilities: bool,
-        /// Shuffle rows with this seed before splitting (off by default).
-        #[arg(long, conflicts_with = "torch_fidelity_shuffle")]
-        shuffle_seed: Option<u64>,
-        /// Shuffle as torch-fidelity does by default: numpy's RandomState(SEED), default 2020.
-        #[arg(long, value_name = "SEED", num_args = 0..=1, default_missing_value = "2020")]
-        torch_fidelity_shuffle: Option<u32>,
+        #[command(flatten)]
+        shuffle: ShuffleFlags,
         #[command(flatten)]
         common: Common,
     },
@@ -510,12 +506,8 @@ pub enum ImageCommand {
         image: ImageFlags,
         #[arg(long, default_value_t = 10)]
         splits: usize,
-        /// Shuffle images with this seed before splitting (off by default).
-        #[arg(long, conflicts_with = "torch_fidelity_shuffle")]
-        shuffle_seed: Option<u64>,
-        /// Shuffle as torch-fidelity does by default: numpy's RandomState(SEED), default 2020.
-        #[arg(long, value_name = "SEED", num_args = 0..=1, default_missing_value = "2020")]
-        torch_fidelity_shuffle: Option<u32>,
+        #[command(flatten)]
+        shuffle: ShuffleFlags,
         #[command(flatten)]
         common: Common,
     },
@@ -562,4 +554,15 @@ pub enum ImageCommand {
         #[command(flatten)]
         common: Common,
     },
+}
+
+/// How Inception Score rows are ordered before splitting (in order unless asked).
+#[derive(Args, Debug, Clone)]
+pub struct ShuffleFlags {
+    /// Shuffle with this seed (Assay's generator) before splitting.
+    #[arg(long, conflicts_with = "torch_fidelity_shuffle")]
+    pub shuffle_seed: Option<u64>,
+    /// Shuffle as torch-fidelity does by default: numpy's RandomState(SEED), default 2020.
+    #[arg(long, value_name = "SEED", num_args = 0..=1, default_missing_value = "2020")]
+    pub torch_fidelity_shuffle: Option<u32>,
 }

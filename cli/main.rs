@@ -66,15 +66,14 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
                 logits,
                 splits,
                 probabilities,
-                shuffle_seed,
-                torch_fidelity_shuffle,
+                shuffle,
                 common,
             } => (
                 commands::features::is(
                     &logits,
                     splits,
                     probabilities,
-                    commands::features::Shuffle::from_flags(shuffle_seed, torch_fidelity_shuffle),
+                    commands::features::Shuffle::from_flags(&shuffle),
                 )?,
                 common.json,
             ),
@@ -189,18 +188,14 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
                     dir,
                     image,
                     splits,
-                    shuffle_seed,
-                    torch_fidelity_shuffle,
+                    shuffle,
                     common,
                 } => (
                     commands::image::is(
                         &dir,
                         &image,
                         splits,
-                        commands::features::Shuffle::from_flags(
-                            shuffle_seed,
-                            torch_fidelity_shuffle,
-                        ),
+                        commands::features::Shuffle::from_flags(&shuffle),
                         common.quiet,
                     )?,
                     common.json,

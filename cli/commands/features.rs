@@ -1,7 +1,7 @@
 //! `assay features fd|kid|is|prdc|all|stats` and `assay stats merge`: distribution metrics
 //! on features a user already has.
 
-use crate::args::{Common, DeviceFlag, FeaturePair, KidFlags, PrdcFlags};
+use crate::args::{Common, DeviceFlag, FeaturePair, KidFlags, PrdcFlags, ShuffleFlags};
 use crate::error::{CliError, CliResult};
 use crate::features_input::{read_features, read_subsets, stats_npz, FeatureData, FeatureInput};
 use crate::output::{write_atomic, ResultRow, ResultsDoc};
@@ -409,8 +409,8 @@ pub enum Shuffle {
 }
 
 impl Shuffle {
-    pub fn from_flags(seed: Option<u64>, torch_fidelity: Option<u32>) -> Shuffle {
-        match (seed, torch_fidelity) {
+    pub fn from_flags(f: &ShuffleFlags) -> Shuffle {
+        match (f.shuffle_seed, f.torch_fidelity_shuffle) {
             (_, Some(s)) => Shuffle::TorchFidelity(s),
             (Some(s), None) => Shuffle::Seeded(s),
             (None, None) => Shuffle::None,

@@ -55,14 +55,16 @@ fn hashed(spec: &Value) -> Features {
     Features::from_f32(rows, dim, data).unwrap()
 }
 
+/// A JSON list of row indices.
+fn ids(x: &Value) -> Vec<usize> {
+    x.as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i.as_u64().unwrap() as usize)
+        .collect()
+}
+
 fn subsets_of(v: &Value) -> Vec<(Vec<usize>, Vec<usize>)> {
-    let ids = |x: &Value| -> Vec<usize> {
-        x.as_array()
-            .unwrap()
-            .iter()
-            .map(|i| i.as_u64().unwrap() as usize)
-            .collect()
-    };
     v.as_array()
         .unwrap()
         .iter()
@@ -135,12 +137,7 @@ fn inception_score_matches_torch_fidelity_with_its_permutation() {
     let g = golden();
     let c = &g["isc"];
     let f = load(&c["logits"]);
-    let perm: Vec<usize> = c["permutation"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i.as_u64().unwrap() as usize)
-        .collect();
+    let perm = ids(&c["permutation"]);
     let s = inception_score(
         &f.rows_f64(0, f.rows),
         f.rows,
@@ -248,11 +245,6 @@ fn numpy_random_state_draws_torch_fidelitys_subsets_and_permutation() {
     }
     // IS: RandomState(2020).permutation(n).
     let c = &g["isc"];
-    let perm: Vec<usize> = c["permutation"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i.as_u64().unwrap() as usize)
-        .collect();
+    let perm = ids(&c["permutation"]);
     assert_eq!(RandomState::new(2020).permutation(perm.len()), perm);
 }
