@@ -14,6 +14,9 @@ pub enum MetricError {
     },
     #[error("{0}")]
     InvalidConfig(String),
+    /// Input values no metric can score (zero or non-finite embeddings, mismatched counts).
+    #[error("{0}")]
+    InvalidInput(String),
     #[error("systems have different numbers of segments ({0} and {1})")]
     SystemLengthMismatch(usize, usize),
     #[error("row {row}, column {col} (counting from 0, as numpy does) is not finite ({value})")]

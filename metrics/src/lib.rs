@@ -7,6 +7,7 @@
 //! inputs (`bleu::corpus_score`) and an accumulator with `update` / `merge` / `finalize`
 //! that keeps sufficient statistics in f64, so that shards combine exactly.
 
+pub mod alignment;
 pub mod distribution;
 pub mod error;
 pub mod stats;

@@ -2,6 +2,8 @@
 //!
 //! - [`inception`]: the FID Inception-v3 of pytorch-fid / torch-fidelity (the TF 2015-12-05
 //!   graph), in candle: pool3 features, logits, and the 64/192/768 blocks.
+//! - [`clip`]: CLIP from a Hugging Face folder (candle-transformers' towers), with its
+//!   tokenizer and preprocessing, for CLIPScore.
 //! - [`image`]: decoding as PIL's `.convert("RGB")` does, and the three resize conventions
 //!   (`pytorch-fid`, `clean`, `tf1`) on which FID numbers depend.
 //! - [`weights`]: where weight files are looked up (no download, ever).
@@ -9,6 +11,7 @@
 //!
 //! The metric crates never see a network: they take the features this crate produces.
 
+pub mod clip;
 pub mod conv_cpu;
 pub mod error;
 pub mod extract;

@@ -88,8 +88,11 @@ fn pil_windows(input: usize, output: usize) -> Vec<Window> {
             // C's (int) truncates toward zero; the clamps make that equal to flooring here.
             let lo = ((center - support + 0.5) as i64).max(0) as usize;
             let hi = ((center + support + 0.5) as i64).min(input as i64) as usize;
+            // PIL multiplies by the reciprocal rather than dividing: the same last bit matters
+            // once weights become 22-bit integers (`bicubic_pil_rgb8`).
+            let inv_scale = 1.0 / filter_scale;
             let mut weights: Vec<f64> = (lo..hi)
-                .map(|x| pil_bicubic((x as f64 - center + 0.5) / filter_scale))
+                .map(|x| pil_bicubic((x as f64 - center + 0.5) * inv_scale))
                 .collect();
             let total: f64 = weights.iter().sum();
             if total != 0.0 {
@@ -135,6 +138,75 @@ pub fn bicubic_pil(src: &[f32], h: usize, w: usize, oh: usize, ow: usize) -> Vec
                     .map(|(j, k)| plane[(win.start + j) * width + x] as f64 * k)
                     .sum();
                 next.push(s as f32);
+            }
+        }
+        plane = next;
+    }
+    plane
+}
+
+/// PIL's fixed-point precision for 8-bit resampling: 32 bits less 8 for the value and 2 for
+/// the overshoot of negative lobes.
+const PIL_PRECISION_BITS: u32 = 22;
+
+/// A window's weights as PIL's `normalize_coeffs_8bpc` rounds them (half away from zero).
+fn pil_fixed_weights(windows: &[Window]) -> Vec<(usize, Vec<i32>)> {
+    let one = (1i64 << PIL_PRECISION_BITS) as f64;
+    windows
+        .iter()
+        .map(|w| {
+            let k = w
+                .weights
+                .iter()
+                .map(|&k| if k < 0.0 { (-0.5 + k * one) as i32 } else { (0.5 + k * one) as i32 })
+                .collect();
+            (w.start, k)
+        })
+        .collect()
+}
+
+/// PIL's `clip8`: the sum shifted back to 8 bits (an arithmetic shift, so flooring) and clamped.
+fn pil_clip8(acc: i32) -> u8 {
+    (acc >> PIL_PRECISION_BITS).clamp(0, 255) as u8
+}
+
+/// PIL `Image.resize(..., Image.BICUBIC)` of an 8-bit RGB image (interleaved rows), as
+/// transformers' PIL-backend CLIP processor and OpenAI's CLIP preprocessing call it: weights as
+/// 22-bit integers, a rounding bias of half a unit, the horizontal pass first and stored as
+/// 8 bits, then the vertical; a pass is skipped when its side keeps its size.
+pub fn bicubic_pil_rgb8(src: &[u8], h: usize, w: usize, oh: usize, ow: usize) -> Vec<u8> {
+    const HALF: i32 = 1 << (PIL_PRECISION_BITS - 1);
+    let mut plane = src.to_vec();
+    let mut width = w;
+    if ow != w {
+        let windows = pil_fixed_weights(&pil_windows(w, ow));
+        let mut next = Vec::with_capacity(h * ow * 3);
+        for row in plane.chunks_exact(w * 3) {
+            for (start, k) in &windows {
+                let mut acc = [HALF; 3];
+                for (j, &kj) in k.iter().enumerate() {
+                    let px = &row[(start + j) * 3..(start + j) * 3 + 3];
+                    for c in 0..3 {
+                        acc[c] += px[c] as i32 * kj;
+                    }
+                }
+                next.extend(acc.map(pil_clip8));
+            }
+        }
+        plane = next;
+        width = ow;
+    }
+    if oh != h {
+        let windows = pil_fixed_weights(&pil_windows(h, oh));
+        let stride = width * 3;
+        let mut next = Vec::with_capacity(oh * stride);
+        for (start, k) in &windows {
+            for x in 0..stride {
+                let mut acc = HALF;
+                for (j, &kj) in k.iter().enumerate() {
+                    acc += plane[(start + j) * stride + x] as i32 * kj;
+                }
+                next.push(pil_clip8(acc));
             }
         }
         plane = next;

@@ -1,0 +1,3 @@
+//! Image–text alignment metrics on embeddings a joint encoder (CLIP) produced.
+
+pub mod clip_score;
