@@ -543,6 +543,9 @@ pub enum ImageCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// CLIPScore of captions against their images: Hessel et al.'s CLIP-S (default) and
+    /// RefCLIP-S with --references, or torchmetrics' 100·cos with --scale 100.
+    Clipscore(ClipScoreArgs),
     /// Write a folder's FID stats (pytorch-fid/clean-fid npz, mergeable).
     Stats {
         #[arg(value_name = "DIR")]
@@ -554,6 +557,57 @@ pub enum ImageCommand {
         #[command(flatten)]
         common: Common,
     },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ClipScoreArgs {
+    /// Folder of the images the captions describe.
+    #[arg(long, value_name = "DIR")]
+    pub images: PathBuf,
+    /// Captions: .jsonl/.csv/.parquet with an image column (image, file, filename, image_id, …)
+    /// and a caption column (caption, text, candidate), or Hessel's .json {"image id": "caption"}.
+    #[arg(long, value_name = "FILE")]
+    pub captions: PathBuf,
+    /// References for RefCLIP-S: same forms, one row per reference (or a list column), or
+    /// Hessel's .json {"image id": ["reference", …]}.
+    #[arg(long, value_name = "FILE")]
+    pub references: Option<PathBuf>,
+    /// CLIP model: a Hugging Face model folder, or a hub id ORG/NAME found in
+    /// $ASSAY_HOME/models/NAME/ or the hub cache (default: openai/clip-vit-base-patch32).
+    #[arg(long, value_name = "DIR|ORG/NAME")]
+    pub model: Option<String>,
+    /// 2.5: Hessel et al.'s CLIP-S, 2.5·max(cos, 0) per image, averaged; 100: torchmetrics'
+    /// CLIPScore, 100·cos per image, the average clamped at 0.
+    #[arg(long, default_value = "2.5", value_name = "2.5|100")]
+    pub scale: String,
+    /// Text put before every caption and reference (default: "A photo depicts " with
+    /// --scale 2.5, as Hessel et al.; nothing with --scale 100, as torchmetrics).
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Write one row per image (file, caption, cosine, scores) to .parquet, .csv or .jsonl.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Images (and captions) per network batch.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Threads that decode and resize images (default: all cores).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Leave out images that cannot be decoded and captions naming images that are not in the
+    /// folder (both are listed in the output) instead of stopping with exit 2.
+    #[arg(long)]
+    pub skip_bad: bool,
+    /// cpu, cuda or cuda:N (a build with `--features cuda`), or auto (cuda when present).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Bootstrap resamples of the images for the confidence interval (0: none).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+    pub seed: u64,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// How Inception Score rows are ordered before splitting (in order unless asked).

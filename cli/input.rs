@@ -18,14 +18,14 @@ pub struct Segments {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
-enum Format {
+pub(crate) enum Format {
     Text,
     JsonLines,
     Csv,
     Parquet,
 }
 
-fn format_of(path: &Path) -> Format {
+pub(crate) fn format_of(path: &Path) -> Format {
     match path
         .extension()
         .and_then(|e| e.to_str())
@@ -54,7 +54,7 @@ fn parse_spec(spec: &str) -> CliResult<(PathBuf, Option<String>)> {
     Err(CliError::Input(format!("{spec}: no such file")))
 }
 
-fn read_all_hashed(path: &Path) -> CliResult<(Vec<u8>, InputRecord)> {
+pub(crate) fn read_all_hashed(path: &Path) -> CliResult<(Vec<u8>, InputRecord)> {
     let file = File::open(path)
         .map_err(|e| CliError::Input(format!("{}: cannot open: {e}", path.display())))?;
     let mut reader = HashingReader::new(file);
@@ -90,7 +90,7 @@ pub fn text_lines(bytes: &[u8], label: &str) -> CliResult<Vec<String>> {
         .collect()
 }
 
-fn read_frame(bytes: Vec<u8>, format: Format, label: &str) -> CliResult<DataFrame> {
+pub(crate) fn read_frame(bytes: Vec<u8>, format: Format, label: &str) -> CliResult<DataFrame> {
     let cur = Cursor::new(bytes);
     let res = match format {
         Format::JsonLines => JsonReader::new(cur)

@@ -4,6 +4,7 @@
 //! computation lives in the library crates.
 
 mod args;
+mod captions_input;
 mod commands;
 mod error;
 mod features_input;
@@ -200,6 +201,7 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
                     )?,
                     common.json,
                 ),
+                ImageCommand::Clipscore(a) => (commands::clipscore::run(&a)?, a.common.json),
                 ImageCommand::Stats {
                     dir,
                     out,

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assay, json_of};
+use common::{assay, json_of, metric};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -23,15 +23,6 @@ fn golden() -> Value {
 
 fn weights() -> String {
     s(&images().join("fid_inception_w8.safetensors"))
-}
-
-fn metric<'a>(doc: &'a Value, name: &str) -> &'a Value {
-    doc["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["metric"] == name)
-        .unwrap_or_else(|| panic!("no {name} in {doc}"))
 }
 
 /// `assay image ARGS --weights W --json -q`, with no ASSAY_HOME or HF cache to fall back on.

@@ -14,7 +14,7 @@ use assay_metrics::distribution::device::{device_name, parse_device, Device};
 use assay_metrics::distribution::gaussian::GaussianStats;
 use assay_metrics::distribution::inception_score::ScoreInput;
 use assay_metrics::distribution::Features;
-use assay_models::extract::{extract_files, list_images, ExtractOptions};
+use assay_models::extract::{extract_files, list_images, BatchOptions};
 use assay_models::image::ResizeMode;
 use assay_models::inception::{load_weight_map, Block, FidInception};
 use assay_models::weights::{resolve, FID_INCEPTION};
@@ -24,6 +24,33 @@ use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// A folder's record: sha256 of the `sha256sum`-style listing (hash, two spaces, file name,
+/// newline; in the order given) of the images a result used.
+pub(crate) fn folder_record(dir: &Path, files: &[PathBuf], sha256: &[String]) -> InputRecord {
+    let listing: String = files
+        .iter()
+        .zip(sha256)
+        .map(|(p, h)| {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy())
+                .unwrap_or_default();
+            format!("{h}  {name}\n")
+        })
+        .collect();
+    InputRecord::of_bytes(dir.display().to_string(), listing.as_bytes())
+}
+
+/// The threads that decode and resize images (`--workers`; all cores by default).
+pub(crate) fn worker_pool(workers: Option<usize>) -> CliResult<rayon::ThreadPool> {
+    let mut pool = rayon::ThreadPoolBuilder::new();
+    if let Some(w) = workers {
+        pool = pool.num_threads(w.max(1));
+    }
+    pool.build()
+        .map_err(|e| CliError::Internal(format!("thread pool: {e}")))
+}
 
 /// The network and how images reach it, built once per command.
 pub struct Extractor {
@@ -47,7 +74,7 @@ pub struct Side {
     pub images: Option<(usize, Vec<(PathBuf, String)>)>,
 }
 
-fn device_of(flag: &str) -> CliResult<Device> {
+pub(crate) fn device_of(flag: &str) -> CliResult<Device> {
     match flag {
         "auto" => Ok(if candle_core::utils::cuda_is_available() {
             parse_device("cuda").map_err(|e| CliError::Usage(e.to_string()))?
@@ -61,7 +88,7 @@ fn device_of(flag: &str) -> CliResult<Device> {
     }
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
@@ -91,10 +118,6 @@ impl Extractor {
         drop(map);
         let map = load_weight_map(&path)?;
         let net = FidInception::from_weights(&map, &device)?;
-        let mut pool = rayon::ThreadPoolBuilder::new();
-        if let Some(w) = f.workers {
-            pool = pool.num_threads(w.max(1));
-        }
         Ok(Extractor {
             net,
             weights,
@@ -104,9 +127,7 @@ impl Extractor {
             batch_size: f.batch_size,
             skip_bad: f.skip_bad,
             quiet,
-            pool: pool
-                .build()
-                .map_err(|e| CliError::Internal(format!("thread pool: {e}")))?,
+            pool: worker_pool(f.workers)?,
         })
     }
 
@@ -127,9 +148,7 @@ impl Extractor {
         let files = list_images(dir)?;
         let pb = progress::bar(files.len() as u64, what, self.quiet);
         let progress = |done: usize| pb.set_position(done as u64);
-        let opts = ExtractOptions {
-            mode: self.mode,
-            block: self.block,
+        let opts = BatchOptions {
             batch_size: self.batch_size,
             skip_bad: self.skip_bad,
             hash: &sha256_hex,
@@ -137,23 +156,9 @@ impl Extractor {
         };
         let out = self
             .pool
-            .install(|| extract_files(&self.net, &files, &opts))?;
+            .install(|| extract_files(&self.net, &files, self.mode, self.block, &opts))?;
         pb.finish_and_clear();
-        // The folder's record: sha256 of its `sha256sum`-style listing (hash, two spaces,
-        // file name, newline; sorted by name) of the images the result used.
-        let listing: String = out
-            .files
-            .iter()
-            .zip(&out.sha256)
-            .map(|(p, h)| {
-                let name = p
-                    .file_name()
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default();
-                format!("{h}  {name}\n")
-            })
-            .collect();
-        let record = InputRecord::of_bytes(dir.display().to_string(), listing.as_bytes());
+        let record = folder_record(dir, &out.files, &out.sha256);
         let rows = out.files.len();
         let features = Features::from_f32(rows, out.dim, out.features)
             .map_err(|e| CliError::Internal(format!("{spec}: {e}")))?;

@@ -1,6 +1,7 @@
 //! What each subcommand does: read inputs, call the libraries, fill a results document.
 
 pub mod bench;
+pub mod clipscore;
 pub mod demo;
 pub mod features;
 pub mod image;

@@ -16,6 +16,7 @@
 //!   in f64 stored as f32, then (x − mean) / std in f32.
 
 use crate::error::{ModelError, Result};
+use crate::extract::{for_each_batch, BatchOptions, DecodedRun};
 use crate::image::{resize::bicubic_pil_rgb8, Rgb8};
 use crate::inception::load_weight_map;
 use candle_core::{DType, Device, Tensor};
@@ -563,6 +564,34 @@ impl Clip {
         let x = Tensor::from_vec(pixels, (n, 3, s, s), &self.device)?;
         let pooled = self.vision.forward(&x)?;
         Ok(self.visual_projection.forward(&pooled)?.to_vec2()?)
+    }
+}
+
+impl Clip {
+    /// Embeddings of image files, decoded and preprocessed in parallel batch by batch;
+    /// row i of the embeddings belongs to `run.files[i]`.
+    pub fn embed_image_files(
+        &self,
+        files: &[PathBuf],
+        opts: &BatchOptions,
+    ) -> Result<(DecodedRun, Vec<Vec<f32>>)> {
+        let mut embeddings = Vec::with_capacity(files.len());
+        let pre = &self.preprocess;
+        let run = for_each_batch(files, opts, &|img| pre.pixel_values(img), &mut |px, n| {
+            embeddings.extend(self.embed_pixels(px, n)?);
+            Ok(())
+        })?;
+        Ok((run, embeddings))
+    }
+
+    /// Embeddings of captions, `batch_size` at a time, and whether each was truncated.
+    pub fn embed_texts(&self, texts: &[String], batch_size: usize) -> Result<(Vec<Vec<f32>>, Vec<bool>)> {
+        let tokens = self.tokenize(texts)?;
+        let mut out = Vec::with_capacity(texts.len());
+        for batch in tokens.chunks(batch_size.max(1)) {
+            out.extend(self.embed_tokens(batch)?);
+        }
+        Ok((out, tokens.iter().map(|t| t.truncated).collect()))
     }
 }
 

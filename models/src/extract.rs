@@ -53,9 +53,8 @@ pub struct FolderFeatures {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
-pub struct ExtractOptions<'a> {
-    pub mode: ResizeMode,
-    pub block: Block,
+/// How files go through a network: batch size, bad files, hashing, progress.
+pub struct BatchOptions<'a> {
     pub batch_size: usize,
     /// Leave undecodable files out (and list them) instead of failing.
     pub skip_bad: bool,
@@ -65,29 +64,34 @@ pub struct ExtractOptions<'a> {
     pub progress: &'a (dyn Fn(usize) + Sync),
 }
 
-/// Run `net` over `files`.
-pub fn extract_files(
-    net: &FidInception,
+/// The files a batched run used, their hashes, and the ones left out.
+pub struct DecodedRun {
+    pub files: Vec<PathBuf>,
+    /// sha256 (hex) of each file in `files`.
+    pub sha256: Vec<String>,
+    /// Files left out under `skip_bad`, with the reason.
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// Decodes `files` batch by batch in parallel, turns each image into network input with
+/// `prepare`, and hands each batch's inputs (concatenated) and count to `run`. Without
+/// `skip_bad`, the first bad file ends the network work, but decoding goes on so that the
+/// error lists every bad file at once rather than one per run.
+pub fn for_each_batch(
     files: &[PathBuf],
-    opts: &ExtractOptions,
-) -> Result<FolderFeatures> {
-    let mut out = FolderFeatures {
+    opts: &BatchOptions,
+    prepare: &(dyn Fn(&crate::image::Rgb8) -> Vec<f32> + Sync),
+    run: &mut dyn FnMut(Vec<f32>, usize) -> Result<()>,
+) -> Result<DecodedRun> {
+    let mut out = DecodedRun {
         files: Vec::with_capacity(files.len()),
         sha256: Vec::with_capacity(files.len()),
-        dim: 0,
-        features: Vec::new(),
-        classes: 0,
-        logits: Vec::new(),
         skipped: Vec::new(),
     };
-    let plane = 3 * INPUT_SIZE * INPUT_SIZE;
     let mut done = 0;
-    // Without `skip_bad`, the first bad file ends the network work, but decoding goes on so
-    // that the error lists every bad file at once rather than one per run.
     let mut bad: Vec<ModelError> = Vec::new();
     for batch in files.chunks(opts.batch_size.max(1)) {
         let hash = opts.hash;
-        let mode = opts.mode;
         let decoded: Vec<Result<(Vec<f32>, String)>> = batch
             .par_iter()
             .map(|p| {
@@ -97,10 +101,10 @@ pub fn extract_files(
                 })?;
                 let digest = hash(&bytes);
                 let img = decode_rgb8(p, &bytes)?;
-                Ok((preprocess(&img, mode, INPUT_SIZE), digest))
+                Ok((prepare(&img), digest))
             })
             .collect();
-        let mut pixels = Vec::with_capacity(batch.len() * plane);
+        let mut pixels = Vec::new();
         let mut n = 0;
         for (p, r) in batch.iter().zip(decoded) {
             match r {
@@ -115,18 +119,7 @@ pub fn extract_files(
             }
         }
         if n > 0 && bad.is_empty() {
-            let x = Tensor::from_vec(
-                pixels,
-                (n, 3, INPUT_SIZE, INPUT_SIZE),
-                &candle_core::Device::Cpu,
-            )?;
-            let y = net.forward(&x)?;
-            let f = opts.block.of(&y);
-            out.dim = f.dim(1)?;
-            out.features.extend(f.flatten_all()?.to_vec1::<f32>()?);
-            out.classes = y.logits_unbiased.dim(1)?;
-            out.logits
-                .extend(y.logits_unbiased.flatten_all()?.to_vec1::<f32>()?);
+            run(pixels, n)?;
         }
         done += batch.len();
         (opts.progress)(done);
@@ -149,4 +142,44 @@ pub fn extract_files(
         )));
     }
     Ok(out)
+}
+
+/// Run `net` over `files`, resizing as `mode` says and keeping `block`'s features.
+pub fn extract_files(
+    net: &FidInception,
+    files: &[PathBuf],
+    mode: ResizeMode,
+    block: Block,
+    opts: &BatchOptions,
+) -> Result<FolderFeatures> {
+    let (mut dim, mut classes) = (0, 0);
+    let (mut features, mut logits) = (Vec::new(), Vec::new());
+    let run = for_each_batch(
+        files,
+        opts,
+        &|img| preprocess(img, mode, INPUT_SIZE),
+        &mut |pixels, n| {
+            let x = Tensor::from_vec(
+                pixels,
+                (n, 3, INPUT_SIZE, INPUT_SIZE),
+                &candle_core::Device::Cpu,
+            )?;
+            let y = net.forward(&x)?;
+            let f = block.of(&y);
+            dim = f.dim(1)?;
+            features.extend(f.flatten_all()?.to_vec1::<f32>()?);
+            classes = y.logits_unbiased.dim(1)?;
+            logits.extend(y.logits_unbiased.flatten_all()?.to_vec1::<f32>()?);
+            Ok(())
+        },
+    )?;
+    Ok(FolderFeatures {
+        files: run.files,
+        sha256: run.sha256,
+        dim,
+        features,
+        classes,
+        logits,
+        skipped: run.skipped,
+    })
 }

@@ -30,6 +30,91 @@ pub const FID_INCEPTION: ModelSpec = ModelSpec {
     source: "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
 };
 
+/// OpenAI's CLIP ViT-B/32 (CLIPScore's default model), as a Hugging Face folder.
+pub const CLIP_VIT_B32: ModelSpec = ModelSpec {
+    name: "clip-vit-base-patch32",
+    files: &["config.json"],
+    hf_repo: Some("openai/clip-vit-base-patch32"),
+    source: "https://huggingface.co/openai/clip-vit-base-patch32",
+};
+
+/// The hub cache's snapshots of `repo` (`ORG/NAME`), newest name last; empty when absent.
+fn hub_snapshots(repo: &str) -> (PathBuf, Vec<PathBuf>) {
+    let Some(hub) = hf_hub() else {
+        return (PathBuf::from("$HF_HOME/hub"), Vec::new());
+    };
+    let snapshots = hub
+        .join(format!("models--{}", repo.replace('/', "--")))
+        .join("snapshots");
+    let mut snaps: Vec<PathBuf> = std::fs::read_dir(&snapshots)
+        .map(|entries| entries.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
+    snaps.sort();
+    (snapshots, snaps)
+}
+
+/// Resolve a model that is a folder (a Hugging Face model directory): `explicit` is a folder,
+/// or a hub id `ORG/NAME` looked up in `$ASSAY_HOME/models/NAME/` and the hub cache; without
+/// it, `spec`'s folder and hub repo. `is_model` says whether a folder holds a usable model.
+pub fn resolve_dir(
+    spec: &ModelSpec,
+    explicit: Option<&str>,
+    is_model: &dyn Fn(&Path) -> bool,
+) -> Result<PathBuf> {
+    let (name, repo, mut tried) = match explicit {
+        Some(arg) if Path::new(arg).is_dir() => {
+            let p = PathBuf::from(arg);
+            if is_model(&p) {
+                return Ok(p);
+            }
+            return Err(ModelError::MissingWeights {
+                what: format!("a model in {arg}"),
+                tried: arg.to_string(),
+                hint: "A Hugging Face model folder holds config.json and model.safetensors \
+                       (or pytorch_model.bin), with its tokenizer and preprocessor files."
+                    .into(),
+            });
+        }
+        Some(arg) if arg.split('/').count() == 2 && !arg.starts_with('.') => {
+            let name = arg.rsplit('/').next().unwrap_or(arg).to_string();
+            (name, arg.to_string(), Vec::new())
+        }
+        Some(arg) => {
+            return Err(ModelError::Input(format!(
+                "--model {arg}: no such folder (give a model folder or a hub id ORG/NAME)"
+            )))
+        }
+        None => (
+            spec.name.to_string(),
+            spec.hf_repo.unwrap_or(spec.name).to_string(),
+            Vec::new(),
+        ),
+    };
+    let mut dirs = Vec::new();
+    if let Some(home) = std::env::var_os("ASSAY_HOME") {
+        dirs.push(PathBuf::from(home).join("models").join(&name));
+    }
+    let (snapshots, snaps) = hub_snapshots(&repo);
+    if snaps.is_empty() {
+        tried.push(snapshots.join("<revision>").display().to_string());
+    }
+    dirs.extend(snaps);
+    if let Some(found) = dirs.iter().find(|d| is_model(d)) {
+        return Ok(found.clone());
+    }
+    tried.splice(0..0, dirs.iter().map(|d| d.display().to_string()));
+    Err(ModelError::MissingWeights {
+        what: format!("model {repo}"),
+        tried: tried.join(", "),
+        hint: format!(
+            "Assay never downloads. Put the files of https://huggingface.co/{repo} (config.json, \
+             model.safetensors, tokenizer.json, preprocessor_config.json) in \
+             $ASSAY_HOME/models/{name}/, or pass the folder with --model DIR \
+             (`huggingface-cli download {repo}` fills the hub cache, which is searched too)."
+        ),
+    })
+}
+
 fn hf_hub() -> Option<PathBuf> {
     if let Some(h) = std::env::var_os("HF_HUB_CACHE") {
         return Some(PathBuf::from(h));
@@ -46,16 +131,12 @@ pub fn search_dirs(spec: &ModelSpec) -> Vec<PathBuf> {
     if let Some(home) = std::env::var_os("ASSAY_HOME") {
         dirs.push(PathBuf::from(home).join("models").join(spec.name));
     }
-    if let (Some(hub), Some(repo)) = (hf_hub(), spec.hf_repo) {
-        let snapshots = hub
-            .join(format!("models--{}", repo.replace('/', "--")))
-            .join("snapshots");
-        if let Ok(entries) = std::fs::read_dir(&snapshots) {
-            let mut snaps: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
-            snaps.sort();
-            dirs.extend(snaps);
-        } else {
+    if let Some(repo) = spec.hf_repo {
+        let (snapshots, snaps) = hub_snapshots(repo);
+        if snaps.is_empty() {
             dirs.push(snapshots.join("<revision>"));
+        } else {
+            dirs.extend(snaps);
         }
     }
     dirs
@@ -120,5 +201,27 @@ mod tests {
         std::fs::write(dir.path().join("model.safetensors"), b"x").unwrap();
         let p = resolve(&FID_INCEPTION, Some(dir.path())).unwrap();
         assert!(p.ends_with("model.safetensors"));
+    }
+
+    #[test]
+    fn hub_ids_are_looked_up_in_the_hub_cache_layout() {
+        let hub = tempfile::tempdir().unwrap();
+        let snap = hub
+            .path()
+            .join("models--org--tiny-clip/snapshots/abc123");
+        std::fs::create_dir_all(&snap).unwrap();
+        let is_model = |d: &Path| d.join("config.json").is_file();
+        // SAFETY: the only test in this crate that sets HF_HUB_CACHE.
+        unsafe { std::env::set_var("HF_HUB_CACHE", hub.path()) };
+        let e = resolve_dir(&CLIP_VIT_B32, Some("org/tiny-clip"), &is_model)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("abc123") && e.contains("ASSAY_HOME"), "{e}");
+        std::fs::write(snap.join("config.json"), b"{}").unwrap();
+        let found = resolve_dir(&CLIP_VIT_B32, Some("org/tiny-clip"), &is_model).unwrap();
+        assert_eq!(found, snap);
+        let e = resolve_dir(&CLIP_VIT_B32, Some("no/such/thing"), &is_model).unwrap_err();
+        assert!(e.to_string().contains("no such folder"), "{e}");
+        unsafe { std::env::remove_var("HF_HUB_CACHE") };
     }
 }

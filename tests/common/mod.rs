@@ -20,3 +20,14 @@ pub fn json_of(out: &Output) -> Value {
     );
     serde_json::from_slice(&out.stdout).expect("one JSON document on stdout")
 }
+
+/// The result row named `name` of a results document.
+#[allow(dead_code)] // not every test binary looks rows up by name
+pub fn metric<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {doc}"))
+}
