@@ -354,7 +354,7 @@ fn tokenizer_from_vocab_merges(vocab: &Path, merges: &Path) -> Result<Tokenizer>
 }
 
 /// The weight files of a folder: one file, or the shards a `*.safetensors.index.json` lists.
-fn weight_files(dir: &Path) -> Option<Vec<PathBuf>> {
+pub(crate) fn weight_files(dir: &Path) -> Option<Vec<PathBuf>> {
     let index = dir.join("model.safetensors.index.json");
     if index.is_file() {
         let doc: serde_json::Value = read_json(&index).ok()?;

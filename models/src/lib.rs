@@ -4,6 +4,8 @@
 //!   graph), in candle: pool3 features, logits, and the 64/192/768 blocks.
 //! - [`clip`]: CLIP from a Hugging Face folder (candle-transformers' towers), with its
 //!   tokenizer and preprocessing, for CLIPScore.
+//! - [`gpt2`], [`lm`]: GPT-2 in candle and the per-token log-probability scorer over causal
+//!   language models (sliding windows as the Hugging Face perplexity guide).
 //! - [`image`]: decoding as PIL's `.convert("RGB")` does, and the three resize conventions
 //!   (`pytorch-fid`, `clean`, `tf1`) on which FID numbers depend.
 //! - [`weights`]: where weight files are looked up (no download, ever).
@@ -15,8 +17,10 @@ pub mod clip;
 pub mod conv_cpu;
 pub mod error;
 pub mod extract;
+pub mod gpt2;
 pub mod image;
 pub mod inception;
+pub mod lm;
 pub mod torch_legacy;
 pub mod weights;
 

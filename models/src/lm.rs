@@ -1,0 +1,370 @@
+//! Per-token log-probabilities of texts under a causal language model: [`LogProbScorer`].
+//!
+//! A text longer than the window is scored as the Hugging Face guide "Perplexity of
+//! fixed-length models" slides over it: windows of `max_length` tokens begin every `stride`
+//! tokens, each scores only the tokens past the previous window's end (the rest is context),
+//! and a window's first token, having no context in it, is never scored (so with
+//! `stride == max_length` the first token of every later window goes unscored, as there).
+//! Log-softmax statistics are computed in f64 from the f32 logits.
+
+use crate::error::{ModelError, Result};
+use crate::gpt2::{Gpt2, Gpt2Config};
+use crate::inception::load_weight_map;
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use tokenizers::Tokenizer;
+
+/// The architectures `config.json`'s `model_type` may name.
+pub const SUPPORTED_MODEL_TYPES: &[&str] = &["gpt2"];
+
+/// How texts are scored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreOptions {
+    /// Put the model's BOS token in front of every text (HF evaluate's `add_start_token`).
+    pub add_bos: bool,
+    /// Tokens per window (at most the model's context).
+    pub max_length: usize,
+    /// Tokens between the starts of consecutive windows.
+    pub stride: usize,
+    /// Windows per forward pass.
+    pub batch_size: usize,
+}
+
+/// One scored token.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenScore {
+    /// Index in the text's ids (BOS included when added).
+    pub position: usize,
+    pub token_id: u32,
+    /// log p(token | the window's tokens before it), natural log.
+    pub logprob: f64,
+    /// 1 + the number of vocabulary entries with a strictly larger logit.
+    pub rank: usize,
+    /// Entropy (nats) of the predictive distribution at this position.
+    pub entropy: f64,
+}
+
+/// One window's account, for the HF guide's own perplexity formula.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WindowAccount {
+    /// Labels the guide leaves valid in this window (`trg_len`).
+    pub target_len: usize,
+    /// Tokens scored and the sum of their negative log-likelihoods.
+    pub scored: usize,
+    pub nll: f64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoredText {
+    pub ids: Vec<u32>,
+    pub tokens: Vec<TokenScore>,
+    pub windows: Vec<WindowAccount>,
+}
+
+impl ScoredText {
+    pub fn nll(&self) -> f64 {
+        -self.tokens.iter().map(|t| t.logprob).sum::<f64>()
+    }
+
+    /// exp(mean negative log-likelihood of the scored tokens): HF evaluate's per-text value.
+    pub fn perplexity(&self) -> f64 {
+        (self.nll() / self.tokens.len() as f64).exp()
+    }
+}
+
+/// The windows of a sequence of `len` tokens: (begin, end, previous window's end). A window
+/// scores positions max(previous end, begin + 1) .. end.
+pub fn windows(len: usize, max_length: usize, stride: usize) -> Vec<(usize, usize, usize)> {
+    let mut out = Vec::new();
+    let mut prev_end = 0;
+    let mut begin = 0;
+    while begin < len {
+        let end = (begin + max_length).min(len);
+        out.push((begin, end, prev_end));
+        prev_end = end;
+        if end == len {
+            break;
+        }
+        begin += stride;
+    }
+    out
+}
+
+enum Arch {
+    Gpt2(Gpt2),
+}
+
+/// A causal LM, its tokenizer, and how it scores texts.
+pub struct LogProbScorer {
+    arch: Arch,
+    pub tokenizer: Tokenizer,
+    pub bos_token_id: Option<u32>,
+    pub context: usize,
+    pub model_type: String,
+    pub files: Vec<PathBuf>,
+}
+
+fn bad(path: &Path, msg: String) -> ModelError {
+    ModelError::BadWeights {
+        path: path.to_path_buf(),
+        msg,
+    }
+}
+
+impl LogProbScorer {
+    /// Loads a Hugging Face folder: `config.json`, `model.safetensors` (or shards with their
+    /// index, or `pytorch_model.bin`), `tokenizer.json`.
+    pub fn load(dir: &Path, device: &Device) -> Result<LogProbScorer> {
+        let config_path = dir.join("config.json");
+        let tok_path = dir.join("tokenizer.json");
+        let missing = |what: &str| ModelError::MissingWeights {
+            what: what.to_string(),
+            tried: dir.display().to_string(),
+            hint: "A language-model folder holds config.json, model.safetensors (or sharded \
+                   model-*.safetensors with model.safetensors.index.json, or pytorch_model.bin) \
+                   and tokenizer.json, as on the Hugging Face hub."
+                .into(),
+        };
+        if !config_path.is_file() {
+            return Err(missing("config.json"));
+        }
+        let text = std::fs::read(&config_path)
+            .map_err(|e| ModelError::Input(format!("{}: cannot read: {e}", config_path.display())))?;
+        let doc: serde_json::Value = serde_json::from_slice(&text)
+            .map_err(|e| bad(&config_path, format!("not valid JSON: {e}")))?;
+        let model_type = doc["model_type"].as_str().unwrap_or("").to_string();
+        if !SUPPORTED_MODEL_TYPES.contains(&model_type.as_str()) {
+            return Err(bad(
+                &config_path,
+                format!(
+                    "model_type '{model_type}' is not supported (supported: {})",
+                    SUPPORTED_MODEL_TYPES.join(", ")
+                ),
+            ));
+        }
+        if !tok_path.is_file() {
+            return Err(missing("tokenizer.json"));
+        }
+        let weights = crate::clip::weight_files(dir).ok_or_else(|| missing("model weights"))?;
+        let mut tensors: HashMap<String, Tensor> = HashMap::new();
+        for w in &weights {
+            tensors.extend(load_weight_map(w)?.tensors);
+        }
+        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
+        let config: Gpt2Config = serde_json::from_value(doc)
+            .map_err(|e| bad(&config_path, format!("not a GPT-2 config: {e}")))?;
+        let bos = config.bos_token_id;
+        let context = config.n_positions;
+        let net = Gpt2::new(vb, config).map_err(|e| match e {
+            ModelError::Candle(c) => bad(&weights[0], format!("does not fit config.json: {c}")),
+            other => other,
+        })?;
+        let tokenizer = Tokenizer::from_file(&tok_path)
+            .map_err(|e| bad(&tok_path, format!("cannot load the tokenizer: {e}")))?;
+        let mut files = weights;
+        files.push(config_path);
+        files.push(tok_path);
+        Ok(LogProbScorer {
+            arch: Arch::Gpt2(net),
+            tokenizer,
+            bos_token_id: bos,
+            context,
+            model_type,
+            files,
+        })
+    }
+
+    /// Token ids of `text` without special tokens (BOS is the scorer's to add).
+    pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
+        let enc = self
+            .tokenizer
+            .encode(text, false)
+            .map_err(|e| ModelError::Input(format!("tokenizer: {e}")))?;
+        Ok(enc.get_ids().to_vec())
+    }
+
+    /// The ids a text is scored as: BOS in front when asked.
+    pub fn ids_for(&self, text: &str, opts: &ScoreOptions) -> Result<Vec<u32>> {
+        let mut ids = Vec::new();
+        if opts.add_bos {
+            ids.push(self.bos_token_id.ok_or_else(|| {
+                ModelError::Input("--add-bos: the model's config names no bos_token_id".into())
+            })?);
+        }
+        ids.extend(self.tokenize(text)?);
+        Ok(ids)
+    }
+
+    fn check(&self, opts: &ScoreOptions) -> Result<()> {
+        if opts.max_length < 2 || opts.max_length > self.context {
+            return Err(ModelError::Input(format!(
+                "--max-length {} must be between 2 and the model's context ({})",
+                opts.max_length, self.context
+            )));
+        }
+        if opts.stride == 0 || opts.stride > opts.max_length {
+            return Err(ModelError::Input(format!(
+                "--stride {} must be between 1 and --max-length ({})",
+                opts.stride, opts.max_length
+            )));
+        }
+        Ok(())
+    }
+
+    /// Scores token sequences (each at least 2 tokens), window by window, `batch_size` windows
+    /// per forward pass; `progress` is called with the windows done.
+    pub fn score_ids(
+        &self,
+        seqs: &[Vec<u32>],
+        opts: &ScoreOptions,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<Vec<ScoredText>> {
+        self.check(opts)?;
+        let Arch::Gpt2(net) = &self.arch;
+        let vocab = net.vocab_size();
+        let mut jobs = Vec::new(); // (sequence, begin, end, previous window's end)
+        for (i, s) in seqs.iter().enumerate() {
+            if s.len() < 2 {
+                return Err(ModelError::Input(format!(
+                    "sequence {i} has {} token(s): nothing to predict",
+                    s.len()
+                )));
+            }
+            if let Some(&bad_id) = s.iter().find(|&&t| t as usize >= vocab) {
+                return Err(ModelError::Input(format!(
+                    "sequence {i}: token id {bad_id} is outside the model's vocabulary ({vocab})"
+                )));
+            }
+            for (b, e, f) in windows(s.len(), opts.max_length, opts.stride) {
+                jobs.push((i, b, e, f));
+            }
+        }
+        let mut out: Vec<ScoredText> = seqs
+            .iter()
+            .map(|s| ScoredText {
+                ids: s.clone(),
+                tokens: Vec::new(),
+                windows: Vec::new(),
+            })
+            .collect();
+        // Longest windows together, so that batches carry little padding.
+        let mut order: Vec<usize> = (0..jobs.len()).collect();
+        order.sort_by_key(|&j| std::cmp::Reverse(jobs[j].2 - jobs[j].1));
+        let mut done = 0;
+        let mut results: Vec<Option<(Vec<TokenScore>, WindowAccount)>> = vec![None; jobs.len()];
+        for batch in order.chunks(opts.batch_size.max(1)) {
+            let t = batch.iter().map(|&j| jobs[j].2 - jobs[j].1).max().unwrap_or(0);
+            let mut flat = Vec::with_capacity(batch.len() * t);
+            let mut lengths = Vec::with_capacity(batch.len());
+            for &j in batch {
+                let (s, b, e, _) = jobs[j];
+                flat.extend(&seqs[s][b..e]);
+                flat.extend(std::iter::repeat_n(0u32, t - (e - b)));
+                lengths.push(e - b);
+            }
+            let ids = Tensor::from_vec(flat, (batch.len(), t), &net.device)?;
+            let hidden = net.hidden(&ids, &lengths)?;
+            for (row, &j) in batch.iter().enumerate() {
+                let (s, b, e, prev_end) = jobs[j];
+                let first = prev_end.max(b + 1);
+                let target_len = e - prev_end;
+                if first >= e {
+                    results[j] = Some((Vec::new(), WindowAccount { target_len, scored: 0, nll: 0.0 }));
+                    continue;
+                }
+                // Hidden state at p − 1 predicts token p.
+                let h = hidden.get(row)?.narrow(0, first - b - 1, e - first)?;
+                let logits: Vec<f32> = net.logits(&h)?.flatten_all()?.to_vec1()?;
+                let scores: Vec<TokenScore> = logits
+                    .par_chunks(vocab)
+                    .zip(first..e)
+                    .map(|(row, p)| token_score(row, seqs[s][p], p))
+                    .collect();
+                let nll = -scores.iter().map(|t| t.logprob).sum::<f64>();
+                let account = WindowAccount { target_len, scored: scores.len(), nll };
+                results[j] = Some((scores, account));
+            }
+            done += batch.len();
+            progress(done, jobs.len());
+        }
+        for (j, r) in results.into_iter().enumerate() {
+            let (scores, account) = r.expect("every window ran");
+            let s = jobs[j].0;
+            out[s].tokens.extend(scores);
+            out[s].windows.push(account);
+        }
+        Ok(out)
+    }
+}
+
+/// The log-softmax statistics of one logit row for the token `target` at `position`.
+fn token_score(logits: &[f32], target: u32, position: usize) -> TokenScore {
+    let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+    let sum: f64 = logits.iter().map(|&x| (x as f64 - m).exp()).sum();
+    let lse = m + sum.ln();
+    let x_t = logits[target as usize];
+    let mut expected = 0.0;
+    let mut above = 0;
+    for &x in logits {
+        let x64 = x as f64;
+        expected += (x64 - lse).exp() * (x64 - lse);
+        above += (x > x_t) as usize;
+    }
+    TokenScore {
+        position,
+        token_id: target,
+        logprob: x_t as f64 - lse,
+        rank: above + 1,
+        entropy: -expected,
+    }
+}
+
+/// The HF guide's perplexity from window accounts: each window's mean loss weighted by its
+/// valid labels minus one (its `num_loss_tokens`); windows that score nothing are left out
+/// (the guide's loop would give NaN for them).
+pub fn guide_perplexity(accounts: &[WindowAccount]) -> f64 {
+    let (mut nll, mut n) = (0.0, 0.0);
+    for a in accounts.iter().filter(|a| a.scored > 0) {
+        let w = a.target_len as f64 - 1.0;
+        nll += a.nll / a.scored as f64 * w;
+        n += w;
+    }
+    (nll / n).exp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_follow_the_guide() {
+        // Fits: one window, every token after the first scored.
+        assert_eq!(windows(5, 8, 4), vec![(0, 5, 0)]);
+        // Overlapping: later windows score only what lies past the previous end.
+        assert_eq!(windows(10, 4, 2), vec![(0, 4, 0), (2, 6, 4), (4, 8, 6), (6, 10, 8)]);
+        // stride == max_length: a window's first token has no context and is not scored
+        // (window (4, 8) scores 5..8; window (8, 9) scores nothing).
+        assert_eq!(windows(9, 4, 4), vec![(0, 4, 0), (4, 8, 4), (8, 9, 8)]);
+    }
+
+    #[test]
+    fn token_scores_are_log_softmax_rank_and_entropy() {
+        let logits = [1.0f32, 2.0, 3.0, 0.5];
+        let t = token_score(&logits, 1, 7);
+        let z: f64 = logits.iter().map(|&x| (x as f64).exp()).sum();
+        assert!((t.logprob - (2.0 - z.ln())).abs() < 1e-12);
+        assert_eq!(t.rank, 2);
+        let h: f64 = logits
+            .iter()
+            .map(|&x| {
+                let p = (x as f64).exp() / z;
+                -p * p.ln()
+            })
+            .sum();
+        assert!((t.entropy - h).abs() < 1e-12);
+        assert_eq!(token_score(&logits, 2, 0).rank, 1);
+    }
+}
