@@ -161,6 +161,56 @@ pub enum TextCommand {
     },
     /// Paired significance tests of systems against a baseline (sacrebleu --paired-bs/--paired-ar).
     Compare(CompareArgs),
+    /// Perplexity of texts under a causal language model (GPT-2 family), per-token log-probs.
+    Perplexity(PerplexityArgs),
+}
+
+/// Where a model runs and how its scores' intervals are drawn.
+#[derive(Args, Debug, Clone)]
+pub struct ModelRunFlags {
+    /// cpu, cuda or cuda:N (a build with `--features cuda`), or auto (cuda when present).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Bootstrap resamples of the items scored (texts, images) for the intervals (0: none).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub bootstrap: usize,
+    /// Seed of the bootstrap.
+    #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+    pub seed: u64,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct PerplexityArgs {
+    /// Language model: a Hugging Face folder (config.json, model.safetensors, tokenizer.json),
+    /// or a hub id ORG/NAME found in $ASSAY_HOME/models/NAME/ or the hub cache.
+    #[arg(long, value_name = "DIR|ORG/NAME")]
+    pub model: String,
+    /// Texts: a text file (one per line) or FILE:COLUMN of a .jsonl/.csv/.parquet.
+    #[arg(long, value_name = "FILE[:COLUMN]")]
+    pub input: String,
+    /// Put the model's BOS token before every text, as HF evaluate's perplexity does (true).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
+    pub add_bos: bool,
+    /// Tokens per window (default: the model's context).
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// Tokens between window starts, for texts longer than --max-length (default: half of it).
+    #[arg(long)]
+    pub stride: Option<usize>,
+    /// Windows per forward pass.
+    #[arg(long, default_value_t = 8)]
+    pub batch_size: usize,
+    /// One row per scored token (text, position, token id, token, logprob, rank, entropy) to
+    /// .parquet, .csv or .jsonl.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// One row per text (tokens scored, NLL, perplexity) to .parquet, .csv or .jsonl.
+    #[arg(long, value_name = "FILE")]
+    pub texts_out: Option<PathBuf>,
+    #[command(flatten)]
+    pub run: ModelRunFlags,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -597,15 +647,8 @@ pub struct ClipScoreArgs {
     /// folder (both are listed in the output) instead of stopping with exit 2.
     #[arg(long)]
     pub skip_bad: bool,
-    /// cpu, cuda or cuda:N (a build with `--features cuda`), or auto (cuda when present).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-    /// Bootstrap resamples of the images for the confidence interval (0: none).
-    #[arg(long, default_value_t = 1000, value_name = "N")]
-    pub bootstrap: usize,
-    /// Seed of the bootstrap.
-    #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
-    pub seed: u64,
+    #[command(flatten)]
+    pub run: ModelRunFlags,
     #[command(flatten)]
     pub common: Common,
 }

@@ -68,6 +68,18 @@ pub(crate) fn read_all_hashed(path: &Path) -> CliResult<(Vec<u8>, InputRecord)> 
     Ok((bytes, record))
 }
 
+/// The record of a whole file, hashed through a map (model weights run to gigabytes).
+pub(crate) fn record_file(path: &Path) -> CliResult<InputRecord> {
+    let cannot = |e: std::io::Error| CliError::Input(format!("{}: cannot read: {e}", path.display()));
+    let file = File::open(path).map_err(cannot)?;
+    if file.metadata().map_err(cannot)?.len() == 0 {
+        return Ok(InputRecord::of_bytes(path.display().to_string(), b""));
+    }
+    // SAFETY: read-only map, dropped at once; a file changed meanwhile is the only hazard.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(cannot)?;
+    Ok(InputRecord::of_bytes(path.display().to_string(), &map))
+}
+
 /// Lines of a UTF-8 text file: split on '\n' (a trailing '\r' is dropped), the final
 /// newline ends the last line rather than starting an empty one.
 pub fn text_lines(bytes: &[u8], label: &str) -> CliResult<Vec<String>> {

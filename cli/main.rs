@@ -40,6 +40,7 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
                 common.json,
             ),
             TextCommand::Compare(a) => (commands::text::compare(&a)?, a.common.json),
+            TextCommand::Perplexity(a) => (commands::perplexity::run(&a)?, a.common.json),
         },
         Command::Features(f) => match f {
             FeaturesCommand::Fd {

@@ -6,6 +6,7 @@ use crate::captions_input::{read_text_file, ImageIndex, TextFile, CAPTION_COLUMN
 use crate::commands::image::{device_of, folder_record, sha256_hex, worker_pool};
 use crate::error::{CliError, CliResult};
 use crate::output::{table_bytes, write_atomic, ResultRow, ResultsDoc};
+use crate::input::record_file;
 use crate::progress;
 use assay_metrics::alignment::clip_score::{
     bootstrap_mean, cosine, ref_clip_s, ClipScoreAccumulator, Convention,
@@ -14,11 +15,10 @@ use assay_metrics::distribution::device::device_name;
 use assay_models::clip::{is_model_dir, Clip};
 use assay_models::extract::{list_images, BatchOptions};
 use assay_models::weights::{resolve_dir, CLIP_VIT_B32};
-use assay_provenance::InputRecord;
 use polars::prelude::*;
 use serde_json::json;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 const HESSEL_PREFIX: &str = "A photo depicts ";
@@ -31,18 +31,6 @@ fn convention_of(scale: &str) -> CliResult<Convention> {
             "--scale {scale}: use 2.5 (Hessel et al.'s CLIP-S) or 100 (torchmetrics' CLIPScore)"
         ))),
     }
-}
-
-/// Hash a file through a map (model weights run to gigabytes).
-fn record_of(path: &Path) -> CliResult<InputRecord> {
-    let cannot = |e: std::io::Error| CliError::Input(format!("{}: cannot read: {e}", path.display()));
-    let file = std::fs::File::open(path).map_err(cannot)?;
-    if file.metadata().map_err(cannot)?.len() == 0 {
-        return Ok(InputRecord::of_bytes(path.display().to_string(), b""));
-    }
-    // SAFETY: read-only map, dropped at once; a file changed meanwhile is the only hazard.
-    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(cannot)?;
-    Ok(InputRecord::of_bytes(path.display().to_string(), &map))
 }
 
 /// (file, caption) pairs in caption-file order, and (row, why) for the rows left out.
@@ -153,7 +141,7 @@ pub fn run(a: &ClipScoreArgs) -> CliResult<ResultsDoc> {
         .map(|p| read_text_file(p, REFERENCE_COLUMNS))
         .transpose()?;
 
-    let device = device_of(&a.device)?;
+    let device = device_of(&a.run.device)?;
     let model_dir = resolve_dir(&CLIP_VIT_B32, a.model.as_deref(), &is_model_dir)?;
     let clip = Clip::load(&model_dir, &device)?;
     let pool = worker_pool(a.workers)?;
@@ -193,9 +181,9 @@ pub fn run(a: &ClipScoreArgs) -> CliResult<ResultsDoc> {
 
     let mut doc = ResultsDoc::new("image clipscore", started);
     doc.device = device_name(&device);
-    doc.seed = (a.bootstrap > 0).then_some(a.seed);
+    doc.seed = (a.run.bootstrap > 0).then_some(a.run.seed);
     for f in &clip.files {
-        doc.add_input(&record_of(f)?);
+        doc.add_input(&record_file(f)?);
     }
     doc.add_input(&folder_record(&a.images, &decoded.files, &decoded.sha256));
     doc.add_input(&captions.record);
@@ -215,9 +203,9 @@ pub fn run(a: &ClipScoreArgs) -> CliResult<ResultsDoc> {
     let value = acc
         .finalize()
         .map_err(|e| CliError::Input(format!("{}: {e}", captions.label)))?;
-    let ci = if a.bootstrap > 0 {
+    let ci = if a.run.bootstrap > 0 {
         Some(
-            bootstrap_mean(&acc.per_item, a.bootstrap, a.seed, |s| convention.aggregate(s))
+            bootstrap_mean(&acc.per_item, a.run.bootstrap, a.run.seed, |s| convention.aggregate(s))
                 .map_err(|e| CliError::Internal(e.to_string()))?,
         )
     } else {
@@ -240,7 +228,7 @@ pub fn run(a: &ClipScoreArgs) -> CliResult<ResultsDoc> {
             "preprocessing": "transformers CLIPImageProcessor (PIL backend): PIL bicubic on 8-bit RGB, shortest side, centre crop",
             "image_size": clip.image_size, "embedding_dim": clip.projection_dim,
             "truncated_captions": n_truncated, "context_length": clip.max_positions,
-            "bootstrap": a.bootstrap, "skipped": listed, "skipped_count": skipped.len(),
+            "bootstrap": a.run.bootstrap, "skipped": listed, "skipped_count": skipped.len(),
         }),
     });
 
@@ -278,9 +266,9 @@ pub fn run(a: &ClipScoreArgs) -> CliResult<ResultsDoc> {
             );
         }
         let mean = per.iter().sum::<f64>() / n as f64;
-        let ci = if a.bootstrap > 0 {
+        let ci = if a.run.bootstrap > 0 {
             Some(
-                bootstrap_mean(&per, a.bootstrap, a.seed, |s| s.iter().sum::<f64>() / s.len() as f64)
+                bootstrap_mean(&per, a.run.bootstrap, a.run.seed, |s| s.iter().sum::<f64>() / s.len() as f64)
                     .map_err(|e| CliError::Internal(e.to_string()))?,
             )
         } else {

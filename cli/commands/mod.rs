@@ -5,4 +5,5 @@ pub mod clipscore;
 pub mod demo;
 pub mod features;
 pub mod image;
+pub mod perplexity;
 pub mod text;

@@ -10,6 +10,7 @@
 pub mod alignment;
 pub mod distribution;
 pub mod error;
+pub mod lm;
 pub mod stats;
 pub mod text;
 

@@ -38,6 +38,14 @@ pub const CLIP_VIT_B32: ModelSpec = ModelSpec {
     source: "https://huggingface.co/openai/clip-vit-base-patch32",
 };
 
+/// OpenAI's GPT-2 (124M), as a Hugging Face folder.
+pub const GPT2: ModelSpec = ModelSpec {
+    name: "gpt2",
+    files: &["config.json"],
+    hf_repo: Some("openai-community/gpt2"),
+    source: "https://huggingface.co/openai-community/gpt2",
+};
+
 /// The hub cache's snapshots of `repo` (`ORG/NAME`), newest name last; empty when absent.
 fn hub_snapshots(repo: &str) -> (PathBuf, Vec<PathBuf>) {
     let Some(hub) = hf_hub() else {

@@ -10,10 +10,8 @@
 //! The embeddings come from `assay-models`; nothing here knows a network. Cosines are summed
 //! in f64 from the f32 embeddings.
 
-use crate::stats::bootstrap::{interval_of, Interval};
+use crate::stats::bootstrap::{bootstrap_items, Interval};
 use crate::MetricError;
-use rand::Rng;
-use rayon::prelude::*;
 
 /// Which paper's or library's numbers to reproduce.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -148,21 +146,9 @@ pub fn bootstrap_mean(
     seed: u64,
     aggregate: impl Fn(&[f64]) -> f64 + Sync,
 ) -> Result<Interval, MetricError> {
-    if resamples == 0 || per_item.is_empty() {
-        return Err(MetricError::InvalidConfig(
-            "the bootstrap needs at least one resample and one item".into(),
-        ));
-    }
-    let n = per_item.len();
-    let draws: Vec<f64> = (0..resamples)
-        .into_par_iter()
-        .map(|b| {
-            let mut rng = crate::stats::rng_for(seed, b);
-            let sample: Vec<f64> = (0..n).map(|_| per_item[rng.random_range(0..n)]).collect();
-            aggregate(&sample)
-        })
-        .collect();
-    Ok(interval_of(draws, 0.95))
+    bootstrap_items(per_item, resamples, seed, |s| {
+        aggregate(&s.iter().map(|&&x| x).collect::<Vec<f64>>())
+    })
 }
 
 #[cfg(test)]

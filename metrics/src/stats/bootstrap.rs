@@ -108,6 +108,31 @@ pub fn bootstrap_ci<M: SegmentMetric + ?Sized>(
         .collect())
 }
 
+/// Percentile bootstrap of `stat` over items resampled with replacement (seeded, one stream
+/// per resample), for statistics of independent items (images, texts).
+pub fn bootstrap_items<T: Sync>(
+    items: &[T],
+    resamples: usize,
+    seed: u64,
+    stat: impl Fn(&[&T]) -> f64 + Sync,
+) -> Result<Interval, MetricError> {
+    if resamples == 0 || items.is_empty() {
+        return Err(MetricError::InvalidConfig(
+            "the bootstrap needs at least one resample and one item".into(),
+        ));
+    }
+    let n = items.len();
+    let draws: Vec<f64> = (0..resamples)
+        .into_par_iter()
+        .map(|b| {
+            let mut rng = rng_for(seed, b);
+            let sample: Vec<&T> = (0..n).map(|_| &items[rng.random_range(0..n)]).collect();
+            stat(&sample)
+        })
+        .collect();
+    Ok(interval_of(draws, 0.95))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,3 +171,4 @@ mod tests {
         assert_ne!(a, c);
     }
 }
+

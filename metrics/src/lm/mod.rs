@@ -1,0 +1,3 @@
+//! Metrics on language-model log-probabilities (the models live in `assay-models`).
+
+pub mod perplexity;
