@@ -200,6 +200,9 @@ pub struct PerplexityArgs {
     /// Windows per forward pass.
     #[arg(long, default_value_t = 8)]
     pub batch_size: usize,
+    /// Weights and activations in f32, bf16 or f16 (log-softmax statistics are f64 always).
+    #[arg(long, default_value = "f32", value_name = "f32|bf16|f16")]
+    pub dtype: String,
     /// One row per scored token (text, position, token id, token, logprob, rank, entropy) to
     /// .parquet, .csv or .jsonl.
     #[arg(long, value_name = "FILE")]

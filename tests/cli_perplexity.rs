@@ -154,3 +154,22 @@ fn unsupported_models_and_bad_inputs_are_exit_2_with_the_reason() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("context (64)"));
 }
+
+#[test]
+fn qwen2_models_score_through_the_same_command() {
+    let g: Value = serde_json::from_str(&std::fs::read_to_string(lm().join("goldens_qwen2.json")).unwrap()).unwrap();
+    let t = g["texts"].as_array().unwrap().iter().find(|t| t.get("bos").is_some()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("one.txt");
+    std::fs::write(&input, t["text"].as_str().unwrap()).unwrap();
+    let model = s(&lm().join("qwen2"));
+    let doc = json_of(&assay(&["text", "perplexity", "--model", &model, "--input", &s(&input), "--json", "-q"]));
+    let want = t["bos"]["evaluate_perplexity"].as_f64().unwrap();
+    let row = metric(&doc, "perplexity");
+    assert!((row["value"].as_f64().unwrap() - want).abs() <= 1e-5 * want);
+    assert_eq!(row["details"]["model_type"], "qwen2");
+    // bf16 stays within a percent of f32 here.
+    let doc = json_of(&assay(&["text", "perplexity", "--model", &model, "--input", &s(&input), "--dtype", "bf16", "--json", "-q"]));
+    let got = metric(&doc, "perplexity")["value"].as_f64().unwrap();
+    assert!((got - want).abs() < 0.01 * want && got != want, "{got} vs {want}");
+}

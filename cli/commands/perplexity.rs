@@ -26,7 +26,13 @@ pub fn run(a: &PerplexityArgs) -> CliResult<ResultsDoc> {
     let device = device_of(&a.run.device)?;
     let is_model = |d: &Path| d.join("config.json").is_file();
     let dir = resolve_dir(&GPT2, Some(&a.model), &is_model)?;
-    let lm = LogProbScorer::load(&dir, &device)?;
+    let dtype = match a.dtype.as_str() {
+        "f32" => candle_core::DType::F32,
+        "bf16" => candle_core::DType::BF16,
+        "f16" => candle_core::DType::F16,
+        other => return Err(CliError::Usage(format!("--dtype {other}: use f32, bf16 or f16"))),
+    };
+    let lm = LogProbScorer::load(&dir, &device, dtype)?;
     let max_length = a.max_length.unwrap_or(lm.context);
     let stride = a.stride.unwrap_or((max_length / 2).max(1));
     let opts = ScoreOptions {
@@ -98,7 +104,7 @@ pub fn run(a: &PerplexityArgs) -> CliResult<ResultsDoc> {
     }
     doc.add_input(&texts.record);
     let common = json!({
-        "model": a.model, "model_type": lm.model_type, "add_bos": a.add_bos,
+        "model": a.model, "model_type": lm.model_type, "dtype": a.dtype, "add_bos": a.add_bos,
         "max_length": max_length, "stride": stride, "context": lm.context,
         "texts_scored": scored.len(), "texts_in_windows": long,
         "skipped_empty": empty.len(), "skipped_empty_lines": empty,

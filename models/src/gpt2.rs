@@ -197,7 +197,7 @@ impl Gpt2 {
                 mask[(r * t + q) * t] = 0.0;
             }
         }
-        let mask = Tensor::from_vec(mask, (b, 1, t, t), &self.device)?;
+        let mask = Tensor::from_vec(mask, (b, 1, t, t), &self.device)?.to_dtype(x.dtype())?;
         for block in &self.blocks {
             x = block.forward(&x, &mask)?;
         }

@@ -12,13 +12,16 @@ use crate::gpt2::{Gpt2, Gpt2Config};
 use crate::inception::load_weight_map;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
+use candle_transformers::models::qwen2;
+use std::sync::Mutex;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use tokenizers::Tokenizer;
 
-/// The architectures `config.json`'s `model_type` may name.
-pub const SUPPORTED_MODEL_TYPES: &[&str] = &["gpt2"];
+/// The architectures `config.json`'s `model_type` may name: GPT-2 (written here) and Qwen2,
+/// of the Llama family (candle-transformers' `qwen2`).
+pub const SUPPORTED_MODEL_TYPES: &[&str] = &["gpt2", "qwen2"];
 
 /// How texts are scored.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -95,6 +98,118 @@ pub fn windows(len: usize, max_length: usize, stride: usize) -> Vec<(usize, usiz
 
 enum Arch {
     Gpt2(Gpt2),
+    /// candle-transformers' model keeps a KV cache between calls (hence the lock and the
+    /// clearing before each pass) and returns every position's final hidden state.
+    Qwen2 {
+        model: Mutex<qwen2::Model>,
+        lm_head: Tensor,
+        vocab: usize,
+        device: Device,
+    },
+}
+
+impl Arch {
+    fn vocab_size(&self) -> usize {
+        match self {
+            Arch::Gpt2(net) => net.vocab_size(),
+            Arch::Qwen2 { vocab, .. } => *vocab,
+        }
+    }
+
+    fn device(&self) -> &Device {
+        match self {
+            Arch::Gpt2(net) => &net.device,
+            Arch::Qwen2 { device, .. } => device,
+        }
+    }
+
+    /// Final hidden states of right-padded ids. Qwen2 needs no padding mask: attention is
+    /// causal and the padding comes after every real token.
+    fn hidden(&self, ids: &Tensor, lengths: &[usize]) -> Result<Tensor> {
+        match self {
+            Arch::Gpt2(net) => net.hidden(ids, lengths),
+            Arch::Qwen2 { model, .. } => {
+                let mut m = model.lock().unwrap_or_else(|e| e.into_inner());
+                m.clear_kv_cache();
+                let h = m.forward(ids, 0, None)?;
+                m.clear_kv_cache();
+                Ok(h)
+            }
+        }
+    }
+
+    fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
+        match self {
+            Arch::Gpt2(net) => net.logits(hidden),
+            Arch::Qwen2 { lm_head, .. } => Ok(hidden.matmul(&lm_head.t()?)?.to_dtype(DType::F32)?),
+        }
+    }
+}
+
+/// The `config.json` fields of a Qwen2 model (transformers 4 and 5 layouts).
+#[derive(serde::Deserialize)]
+struct Qwen2Json {
+    vocab_size: usize,
+    hidden_size: usize,
+    intermediate_size: usize,
+    num_hidden_layers: usize,
+    num_attention_heads: usize,
+    num_key_value_heads: Option<usize>,
+    max_position_embeddings: usize,
+    #[serde(default)]
+    tie_word_embeddings: bool,
+    rope_theta: Option<f64>,
+    rope_parameters: Option<serde_json::Value>,
+    rope_scaling: Option<serde_json::Value>,
+    rms_norm_eps: f64,
+    #[serde(default)]
+    use_sliding_window: bool,
+    sliding_window: Option<usize>,
+    hidden_act: String,
+    bos_token_id: Option<u32>,
+}
+
+fn qwen2_config(doc: serde_json::Value, path: &Path) -> Result<(qwen2::Config, Option<u32>)> {
+    let j: Qwen2Json =
+        serde_json::from_value(doc).map_err(|e| bad(path, format!("not a Qwen2 config: {e}")))?;
+    let params = j.rope_parameters.as_ref();
+    let rope_type = params
+        .and_then(|p| p.get("rope_type"))
+        .and_then(|t| t.as_str())
+        .unwrap_or("default");
+    if rope_type != "default" || j.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
+        return Err(bad(path, format!("RoPE scaling '{rope_type}' is not supported (default only)")));
+    }
+    let rope_theta = params
+        .and_then(|p| p.get("rope_theta"))
+        .and_then(|t| t.as_f64())
+        .or(j.rope_theta)
+        .unwrap_or(10000.0);
+    if j.hidden_act != "silu" {
+        return Err(bad(path, format!("hidden_act '{}' is not supported (silu)", j.hidden_act)));
+    }
+    // transformers applies the sliding window only when use_sliding_window is set.
+    let window = match (j.use_sliding_window, j.sliding_window) {
+        (true, Some(w)) => w,
+        _ => j.max_position_embeddings,
+    };
+    let config = qwen2::Config {
+        vocab_size: j.vocab_size,
+        hidden_size: j.hidden_size,
+        intermediate_size: j.intermediate_size,
+        num_hidden_layers: j.num_hidden_layers,
+        num_attention_heads: j.num_attention_heads,
+        num_key_value_heads: j.num_key_value_heads.unwrap_or(j.num_attention_heads),
+        max_position_embeddings: j.max_position_embeddings,
+        sliding_window: window,
+        max_window_layers: j.num_hidden_layers,
+        tie_word_embeddings: j.tie_word_embeddings,
+        rope_theta,
+        rms_norm_eps: j.rms_norm_eps,
+        use_sliding_window: j.use_sliding_window,
+        hidden_act: candle_nn::Activation::Silu,
+    };
+    Ok((config, j.bos_token_id))
 }
 
 /// A causal LM, its tokenizer, and how it scores texts.
@@ -117,7 +232,7 @@ fn bad(path: &Path, msg: String) -> ModelError {
 impl LogProbScorer {
     /// Loads a Hugging Face folder: `config.json`, `model.safetensors` (or shards with their
     /// index, or `pytorch_model.bin`), `tokenizer.json`.
-    pub fn load(dir: &Path, device: &Device) -> Result<LogProbScorer> {
+    pub fn load(dir: &Path, device: &Device, dtype: DType) -> Result<LogProbScorer> {
         let config_path = dir.join("config.json");
         let tok_path = dir.join("tokenizer.json");
         let missing = |what: &str| ModelError::MissingWeights {
@@ -153,22 +268,41 @@ impl LogProbScorer {
         for w in &weights {
             tensors.extend(load_weight_map(w)?.tensors);
         }
-        let vb = VarBuilder::from_tensors(tensors, DType::F32, device);
-        let config: Gpt2Config = serde_json::from_value(doc)
-            .map_err(|e| bad(&config_path, format!("not a GPT-2 config: {e}")))?;
-        let bos = config.bos_token_id;
-        let context = config.n_positions;
-        let net = Gpt2::new(vb, config).map_err(|e| match e {
-            ModelError::Candle(c) => bad(&weights[0], format!("does not fit config.json: {c}")),
-            other => other,
-        })?;
+        let vb = VarBuilder::from_tensors(tensors, dtype, device);
+        let unfit = |e: candle_core::Error| bad(&weights[0], format!("does not fit config.json: {e}"));
+        let (arch, bos, context) = if model_type == "gpt2" {
+            let config: Gpt2Config = serde_json::from_value(doc)
+                .map_err(|e| bad(&config_path, format!("not a GPT-2 config: {e}")))?;
+            let (bos, context) = (config.bos_token_id, config.n_positions);
+            let net = Gpt2::new(vb, config).map_err(|e| match e {
+                ModelError::Candle(c) => unfit(c),
+                other => other,
+            })?;
+            (Arch::Gpt2(net), bos, context)
+        } else {
+            let (config, bos) = qwen2_config(doc, &config_path)?;
+            let model = qwen2::Model::new(&config, vb.clone()).map_err(unfit)?;
+            let head = if vb.contains_tensor("lm_head.weight") {
+                vb.get((config.vocab_size, config.hidden_size), "lm_head.weight")
+            } else {
+                vb.get((config.vocab_size, config.hidden_size), "model.embed_tokens.weight")
+            }
+            .map_err(unfit)?;
+            let arch = Arch::Qwen2 {
+                model: Mutex::new(model),
+                lm_head: head,
+                vocab: config.vocab_size,
+                device: device.clone(),
+            };
+            (arch, bos, config.max_position_embeddings)
+        };
         let tokenizer = Tokenizer::from_file(&tok_path)
             .map_err(|e| bad(&tok_path, format!("cannot load the tokenizer: {e}")))?;
         let mut files = weights;
         files.push(config_path);
         files.push(tok_path);
         Ok(LogProbScorer {
-            arch: Arch::Gpt2(net),
+            arch,
             tokenizer,
             bos_token_id: bos,
             context,
@@ -223,7 +357,7 @@ impl LogProbScorer {
         progress: &(dyn Fn(usize, usize) + Sync),
     ) -> Result<Vec<ScoredText>> {
         self.check(opts)?;
-        let Arch::Gpt2(net) = &self.arch;
+        let net = &self.arch;
         let vocab = net.vocab_size();
         let mut jobs = Vec::new(); // (sequence, begin, end, previous window's end)
         for (i, s) in seqs.iter().enumerate() {
@@ -265,7 +399,7 @@ impl LogProbScorer {
                 flat.extend(std::iter::repeat_n(0u32, t - (e - b)));
                 lengths.push(e - b);
             }
-            let ids = Tensor::from_vec(flat, (batch.len(), t), &net.device)?;
+            let ids = Tensor::from_vec(flat, (batch.len(), t), net.device())?;
             let hidden = net.hidden(&ids, &lengths)?;
             for (row, &j) in batch.iter().enumerate() {
                 let (s, b, e, prev_end) = jobs[j];

@@ -5,7 +5,8 @@ Run by hand from the repository root (never in CI):
 
     ~/.cache/refenv/bin/python tests/parity/lm_goldens.py
 
-Writes tests/parity/lm/:
+Writes tests/parity/lm/ (and the same for a small random Qwen2, of the Llama family, in
+qwen2/ with goldens_qwen2.json):
 - gpt2/: a Hugging Face GPT-2 folder: a byte-level BPE tokenizer.json trained here (tokenizers,
   512 tokens, `<|endoftext|>` as BOS/EOS) on a generated corpus, and `GPT2LMHeadModel` with a
   small config (2 layers, width 64, 4 heads, context 64 so that sliding windows happen) and
@@ -31,7 +32,7 @@ import tokenizers
 import torch
 import transformers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast
+from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
 
 OUT = Path(__file__).resolve().parent / "lm"
 torch.set_num_threads(2)
@@ -79,13 +80,25 @@ def build_tokenizer(model_dir):
     return fast
 
 
-def build_model(tok, model_dir):
-    config = GPT2Config(
-        vocab_size=len(tok), n_positions=64, n_embd=64, n_layer=2, n_head=4,
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-    )
+def build_model(tok, model_dir, family="gpt2"):
+    if family == "gpt2":
+        config = GPT2Config(
+            vocab_size=len(tok), n_positions=64, n_embd=64, n_layer=2, n_head=4,
+            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        )
+        cls = GPT2LMHeadModel
+    else:
+        # Qwen2 (the Llama family with q/k/v biases): grouped-query attention (4 heads, 2 KV
+        # heads), RoPE, RMSNorm, SwiGLU, an untied LM head.
+        config = Qwen2Config(
+            vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+            num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64,
+            tie_word_embeddings=False, rms_norm_eps=1e-6,
+            bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        )
+        cls = Qwen2ForCausalLM
     torch.manual_seed(0)
-    model = GPT2LMHeadModel(config).eval()
+    model = cls(config).eval()
     with torch.no_grad():
         g = torch.Generator().manual_seed(0)
         for name, p in sorted(model.named_parameters()):
@@ -158,12 +171,7 @@ def evaluate_perplexity(model, ids):
     return float(torch.exp(loss.mean()))
 
 
-def main():
-    model_dir = OUT / "gpt2"
-    model_dir.mkdir(parents=True, exist_ok=True)
-    tok = build_tokenizer(model_dir)
-    model = build_model(tok, model_dir)
-    (OUT / "texts.txt").write_text("\n".join(TEXTS) + "\n")
+def goldens_for(model, tok, windows):
     g = {
         "versions": {"transformers": transformers.__version__, "tokenizers": tokenizers.__version__,
                      "torch": torch.__version__},
@@ -180,7 +188,7 @@ def main():
                               "evaluate_perplexity": evaluate_perplexity(model, full)}
         g["texts"].append(entry)
     joined = tok("\n\n".join(TEXTS), add_special_tokens=False)["input_ids"]
-    for max_length, stride in WINDOWS:
+    for max_length, stride in windows:
         w = {"max_length": max_length, "stride": stride, "texts": {}}
         for i, t in enumerate(TEXTS):
             full = [tok.bos_token_id] + tok(t, add_special_tokens=False)["input_ids"]
@@ -193,10 +201,23 @@ def main():
         lp = list(window_logprobs(model, joined, max_length, stride).values())
         w["joined_token_perplexity"] = math.exp(-sum(lp) / len(lp))
         g["windows"].append(w)
-    (OUT / "goldens.json").write_text(json.dumps(g, indent=1, ensure_ascii=False) + "\n")
-    for w in g["windows"]:
-        print(w["max_length"], w["stride"], "guide", w["joined_guide_perplexity"], "per-token", w["joined_token_perplexity"])
-    print("texts with BOS scored whole:", sum("bos" in t for t in g["texts"]), "joined length", len(joined))
+    return g
+
+
+def main():
+    (OUT / "gpt2").mkdir(parents=True, exist_ok=True)
+    tok = build_tokenizer(OUT / "gpt2")
+    (OUT / "texts.txt").write_text("\n".join(TEXTS) + "\n")
+    for family, name, windows in [("gpt2", "goldens.json", WINDOWS), ("qwen2", "goldens_qwen2.json", WINDOWS[1:3])]:
+        model_dir = OUT / family
+        model_dir.mkdir(parents=True, exist_ok=True)
+        tok.save_pretrained(model_dir)
+        model = build_model(tok, model_dir, family)
+        g = goldens_for(model, tok, windows)
+        g["model"] = family
+        (OUT / name).write_text(json.dumps(g, indent=1, ensure_ascii=False) + "\n")
+        for w in g["windows"]:
+            print(family, w["max_length"], w["stride"], "guide", w["joined_guide_perplexity"], "per-token", w["joined_token_perplexity"])
 
 
 if __name__ == "__main__":
