@@ -34,6 +34,9 @@ pub enum Command {
     /// Feature statistics files.
     #[command(subcommand)]
     Stats(StatsCommand),
+    /// Model files: convert PyTorch weights to safetensors.
+    #[command(subcommand)]
+    Models(ModelsCommand),
     /// Run a full audit on the bundled data, offline.
     Demo(DemoArgs),
     /// Time Assay's metrics on a large synthetic input.
@@ -459,6 +462,20 @@ pub enum FeaturesCommand {
         out: PathBuf,
         #[command(flatten)]
         device: DeviceFlag,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ModelsCommand {
+    /// Convert a PyTorch weight file (zip or legacy .pth, pytorch_model.bin) to safetensors,
+    /// every tensor with its name, shape and dtype, so later runs load without unpickling.
+    Convert {
+        #[arg(value_name = "IN")]
+        input: PathBuf,
+        #[arg(short, long, value_name = "OUT.safetensors")]
+        out: PathBuf,
         #[command(flatten)]
         common: Common,
     },

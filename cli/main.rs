@@ -12,7 +12,10 @@ mod input;
 mod output;
 mod progress;
 
-use args::{BenchCommand, Cli, Command, FeaturesCommand, ImageCommand, StatsCommand, TextCommand};
+use args::{
+    BenchCommand, Cli, Command, FeaturesCommand, ImageCommand, ModelsCommand, StatsCommand,
+    TextCommand,
+};
 use clap::Parser;
 use error::CliResult;
 use output::ResultsDoc;
@@ -219,6 +222,9 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
             out,
             common,
         }) => (commands::features::merge(&inputs, &out)?, common.json),
+        Command::Models(ModelsCommand::Convert { input, out, common }) => {
+            (commands::models::convert(&input, &out)?, common.json)
+        }
         Command::Demo(a) => (commands::demo::run(&a)?, a.common.json),
         Command::Bench(BenchCommand::Features {
             dim,

@@ -5,5 +5,6 @@ pub mod clipscore;
 pub mod demo;
 pub mod features;
 pub mod image;
+pub mod models;
 pub mod perplexity;
 pub mod text;

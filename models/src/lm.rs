@@ -434,25 +434,27 @@ impl LogProbScorer {
     }
 }
 
-/// The log-softmax statistics of one logit row for the token `target` at `position`.
+/// The log-softmax statistics of one logit row for the token `target` at `position`, in one
+/// pass of f64 exponentials: with e_i = exp(x_i − m) and Z = Σ e_i, log p_t = x_t − m − ln Z
+/// and the entropy is ln Z − Σ e_i (x_i − m) / Z.
 fn token_score(logits: &[f32], target: u32, position: usize) -> TokenScore {
-    let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-    let sum: f64 = logits.iter().map(|&x| (x as f64 - m).exp()).sum();
-    let lse = m + sum.ln();
+    let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
     let x_t = logits[target as usize];
-    let mut expected = 0.0;
-    let mut above = 0;
+    let (mut z, mut weighted, mut above) = (0.0f64, 0.0f64, 0usize);
     for &x in logits {
-        let x64 = x as f64;
-        expected += (x64 - lse).exp() * (x64 - lse);
+        let d = x as f64 - m as f64;
+        let e = d.exp();
+        z += e;
+        weighted += e * d;
         above += (x > x_t) as usize;
     }
+    let ln_z = z.ln();
     TokenScore {
         position,
         token_id: target,
-        logprob: x_t as f64 - lse,
+        logprob: x_t as f64 - m as f64 - ln_z,
         rank: above + 1,
-        entropy: -expected,
+        entropy: ln_z - weighted / z,
     }
 }
 

@@ -32,6 +32,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=32)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--keep", action="store_true", help="keep the model and texts (printed)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     tmp = Path(tempfile.mkdtemp())
@@ -88,7 +89,10 @@ def main():
     print(f"transformers {transformers_version()}: {t_hf:.2f} s, {scored / t_hf:.0f} tokens/s, perplexity {ppl_hf:.6f}")
     print(f"assay (whole process): {t_assay:.2f} s, {row['n'] / t_assay:.0f} tokens/s, perplexity {row['value']:.6f}")
     print(f"speed-up {t_hf / t_assay * row['n'] / scored:.2f}x, relative difference {abs(row['value'] - ppl_hf) / ppl_hf:.2e}")
-    shutil.rmtree(tmp)
+    if args.keep:
+        print("kept:", " ".join(cmd))
+    else:
+        shutil.rmtree(tmp)
 
 
 def transformers_version():
