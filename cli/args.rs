@@ -34,6 +34,9 @@ pub enum Command {
     /// Feature statistics files.
     #[command(subcommand)]
     Stats(StatsCommand),
+    /// Reference data whose true distribution is known (and, later, the bundled generators).
+    #[command(subcommand)]
+    Reference(ReferenceCommand),
     /// Model files: convert PyTorch weights to safetensors.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -462,6 +465,44 @@ pub enum FeaturesCommand {
         out: PathBuf,
         #[command(flatten)]
         device: DeviceFlag,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReferenceCommand {
+    /// Write a synthetic data set.
+    #[command(subcommand)]
+    Data(ReferenceData),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReferenceData {
+    /// 28 x 28 grey glyphs of ten shape classes (PNGs and labels.csv in a new folder).
+    Glyphs {
+        #[arg(short, long)]
+        n: u64,
+        /// A folder that does not exist yet (or is empty).
+        #[arg(short, long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Texts from the bundled hidden Markov model, with their exact log-probabilities.
+    HmmText {
+        #[arg(short, long)]
+        n: u64,
+        /// .txt (one text per line) or .jsonl (text, log_prob, tokens, and the planted labels).
+        #[arg(short, long, value_name = "FILE")]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// The planted-bias variant: a name of group A or B, and maybe an attribute word, first.
+        #[arg(long)]
+        planted_bias: bool,
         #[command(flatten)]
         common: Common,
     },

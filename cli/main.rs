@@ -13,8 +13,8 @@ mod output;
 mod progress;
 
 use args::{
-    BenchCommand, Cli, Command, FeaturesCommand, ImageCommand, ModelsCommand, StatsCommand,
-    TextCommand,
+    BenchCommand, Cli, Command, FeaturesCommand, ImageCommand, ModelsCommand, ReferenceCommand,
+    ReferenceData, StatsCommand, TextCommand,
 };
 use clap::Parser;
 use error::CliResult;
@@ -222,6 +222,14 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
             out,
             common,
         }) => (commands::features::merge(&inputs, &out)?, common.json),
+        Command::Reference(ReferenceCommand::Data(d)) => match d {
+            ReferenceData::Glyphs { n, out, seed, common } => {
+                (commands::reference::glyphs(n, &out, seed)?, common.json)
+            }
+            ReferenceData::HmmText { n, out, seed, planted_bias, common } => {
+                (commands::reference::hmm_text(n, &out, seed, planted_bias)?, common.json)
+            }
+        },
         Command::Models(ModelsCommand::Convert { input, out, common }) => {
             (commands::models::convert(&input, &out)?, common.json)
         }

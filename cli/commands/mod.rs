@@ -7,4 +7,5 @@ pub mod features;
 pub mod image;
 pub mod models;
 pub mod perplexity;
+pub mod reference;
 pub mod text;

@@ -1,0 +1,88 @@
+//! End-to-end tests of `assay reference data`: what is written is what the library's
+//! generative process gives, and what the results say about it is true of the files.
+
+mod common;
+
+use assay_reference::data::glyphs;
+use assay_reference::data::hmm_text::Hmm;
+use common::{assay, json_of, metric};
+use serde_json::Value;
+use std::path::Path;
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[test]
+fn glyph_folders_hold_the_generated_images_and_their_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("glyphs");
+    let doc = json_of(&assay(&["reference", "data", "glyphs", "-n", "300", "-o", &s(&out), "--seed", "9", "--json"]));
+    let row = metric(&doc, "glyphs");
+    assert_eq!(row["n"], 300);
+    let counted: u64 = row["details"]["classes"].as_array().unwrap().iter().map(|c| c["count"].as_u64().unwrap()).sum();
+    assert_eq!(counted, 300);
+    let labels = std::fs::read_to_string(out.join("labels.csv")).unwrap();
+    let lines: Vec<&str> = labels.lines().skip(1).collect();
+    assert_eq!(lines.len(), 300);
+    for (i, line) in lines.iter().enumerate().step_by(37) {
+        let g = glyphs::glyph(9, i as u64);
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields[1].parse::<usize>().unwrap(), g.params.class);
+        let img = image::open(out.join(fields[0])).unwrap().to_luma8();
+        assert_eq!(img.dimensions(), (28, 28));
+        assert_eq!(img.into_raw(), g.pixels, "{}", fields[0]);
+    }
+    // A folder that holds something is never written into.
+    let again = assay(&["reference", "data", "glyphs", "-n", "3", "-o", &s(&out)]);
+    assert_eq!(again.status.code(), Some(2));
+    assert_eq!(std::fs::read_to_string(out.join("labels.csv")).unwrap(), labels);
+}
+
+#[test]
+fn hmm_texts_carry_their_exact_log_probabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("texts.jsonl");
+    let doc = json_of(&assay(&["reference", "data", "hmm-text", "-n", "200", "-o", &s(&out), "--json"]));
+    let hmm = Hmm::default_model();
+    let (mut nll, mut tokens) = (0.0, 0u64);
+    for line in std::fs::read_to_string(&out).unwrap().lines() {
+        let rec: Value = serde_json::from_str(line).unwrap();
+        let ids = hmm.encode(rec["text"].as_str().unwrap()).unwrap();
+        let lp = hmm.log_prob(&ids).unwrap();
+        assert!((lp - rec["log_prob"].as_f64().unwrap()).abs() < 1e-9);
+        assert_eq!(rec["tokens"].as_u64().unwrap(), ids.len() as u64);
+        nll -= lp;
+        tokens += ids.len() as u64;
+    }
+    let row = metric(&doc, "true_perplexity");
+    let want = (nll / tokens as f64).exp();
+    assert!((row["value"].as_f64().unwrap() - want).abs() < 1e-9 * want);
+    assert_eq!(row["n"], tokens);
+    // Plain text: the same texts, one per line.
+    let txt = dir.path().join("texts.txt");
+    json_of(&assay(&["reference", "data", "hmm-text", "-n", "200", "-o", &s(&txt), "--json"]));
+    let first: Value = serde_json::from_str(std::fs::read_to_string(&out).unwrap().lines().next().unwrap()).unwrap();
+    assert_eq!(std::fs::read_to_string(&txt).unwrap().lines().next().unwrap(), first["text"].as_str().unwrap());
+}
+
+#[test]
+fn planted_bias_texts_are_labelled_with_their_group_and_attribute() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("bias.jsonl");
+    let doc = json_of(&assay(&["reference", "data", "hmm-text", "-n", "400", "-o", &s(&out), "--planted-bias", "--json"]));
+    let d = &metric(&doc, "planted_attribute_rate")["details"];
+    let (mut n, mut with) = ([0u64; 2], [0u64; 2]);
+    for line in std::fs::read_to_string(&out).unwrap().lines() {
+        let rec: Value = serde_json::from_str(line).unwrap();
+        let g = if rec["group"] == "A" { 0 } else { 1 };
+        n[g] += 1;
+        with[g] += !rec["attribute"].is_null() as u64;
+        let text = rec["text"].as_str().unwrap();
+        assert!(text.starts_with(rec["name"].as_str().unwrap()));
+    }
+    assert_eq!(d["texts"]["A"], n[0]);
+    assert_eq!(d["with_attribute"]["B"], with[1]);
+    // 400 texts: the planted gap (0.6 vs 0.2) shows.
+    assert!(with[0] as f64 / n[0] as f64 > with[1] as f64 / n[1] as f64 + 0.2);
+}
