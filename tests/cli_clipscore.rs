@@ -59,6 +59,8 @@ fn clip_s_and_ref_clip_s_match_hessel_on_transformers_embeddings() {
     assert!((got - want).abs() <= 1e-5 * want, "CLIP-S {got} vs {want}");
     assert_eq!(cs["n"], 10);
     assert_eq!(cs["details"]["prefix"], "A photo depicts ");
+    let sig = cs["details"]["signature"].as_str().unwrap();
+    assert!(sig.starts_with("conv:hessel|w:2.5|prefix:\"A photo depicts \"|model:"), "{sig}");
     let (lo, hi) = (cs["ci_low"].as_f64().unwrap(), cs["ci_high"].as_f64().unwrap());
     assert!(lo < got && got < hi, "{lo} {got} {hi}");
     let rs = metric(&doc, "ref_clip_score");

@@ -55,6 +55,8 @@ fn corpus_and_mean_perplexity_match_transformers_and_evaluate() {
     let got = row["value"].as_f64().unwrap();
     assert!((got - want).abs() <= 1e-5 * want, "corpus {got} vs {want}");
     assert_eq!(row["n"], n);
+    let sig = row["details"]["signature"].as_str().unwrap();
+    assert!(sig.contains("|bos:yes|max_length:64|stride:32|dtype:f32|version:assay-"), "{sig}");
     assert!(row["ci_low"].as_f64().unwrap() < got && got < row["ci_high"].as_f64().unwrap());
     let got = metric(&doc, "mean_text_perplexity")["value"].as_f64().unwrap();
     assert!((got - mean).abs() <= 1e-5 * mean, "mean {got} vs evaluate {mean}");

@@ -9,7 +9,8 @@ use crate::output::{table_bytes, write_atomic, ResultRow, ResultsDoc};
 use crate::input::record_file;
 use crate::progress;
 use assay_metrics::alignment::clip_score::{
-    bootstrap_mean, cosine, ref_clip_s, ClipScoreAccumulator, Convention,
+    bootstrap_mean, cosine, ref_clip_s, signature as clip_signature, ClipScoreAccumulator,
+    Convention,
 };
 use assay_metrics::distribution::device::device_name;
 use assay_models::clip::{is_model_dir, Clip};
@@ -223,6 +224,7 @@ pub fn run(a: &ClipScoreArgs) -> CliResult<ResultsDoc> {
         ci_high: ci.map(|c| c.high),
         n,
         details: json!({
+            "signature": clip_signature(convention, &prefix, &model_label),
             "convention": convention_name, "formula": formula, "prefix": prefix,
             "model": model_label, "model_dir": model_dir.display().to_string(),
             "preprocessing": "transformers CLIPImageProcessor (PIL backend): PIL bicubic on 8-bit RGB, shortest side, centre crop",
@@ -281,6 +283,7 @@ pub fn run(a: &ClipScoreArgs) -> CliResult<ResultsDoc> {
             ci_high: ci.map(|c| c.high),
             n,
             details: json!({
+                "signature": clip_signature(convention, &prefix, &model_label),
                 "formula": "harmonic mean of CLIP-S and max(max_r cos(caption, r), 0) per image, mean over images (Hessel et al. 2021)",
                 "weight": clip_s_weight, "prefix": prefix, "references": flat.len(),
                 "truncated_references": ref_truncated.iter().filter(|&&t| t).count(),

@@ -9,7 +9,9 @@ use crate::output::{table_bytes, write_atomic, ResultRow, ResultsDoc};
 use crate::input::record_file;
 use crate::progress;
 use assay_metrics::distribution::device::device_name;
-use assay_metrics::lm::perplexity::{bootstrap, PerplexityAccumulator, TextNll};
+use assay_metrics::lm::perplexity::{
+    bootstrap, signature, PerplexityAccumulator, ScoringConfig, TextNll,
+};
 use assay_models::lm::{guide_perplexity, LogProbScorer, ScoreOptions};
 use assay_models::weights::{resolve_dir, GPT2};
 use polars::prelude::*;
@@ -103,7 +105,15 @@ pub fn run(a: &PerplexityArgs) -> CliResult<ResultsDoc> {
         doc.add_input(&record_file(f)?);
     }
     doc.add_input(&texts.record);
+    let signature = signature(&ScoringConfig {
+        model: a.model.clone(),
+        add_bos: a.add_bos,
+        max_length,
+        stride,
+        dtype: a.dtype.clone(),
+    });
     let common = json!({
+        "signature": signature,
         "model": a.model, "model_type": lm.model_type, "dtype": a.dtype, "add_bos": a.add_bos,
         "max_length": max_length, "stride": stride, "context": lm.context,
         "texts_scored": scored.len(), "texts_in_windows": long,

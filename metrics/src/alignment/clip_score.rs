@@ -41,6 +41,18 @@ impl Convention {
     }
 }
 
+/// The reproducibility signature of a CLIPScore: convention, weight, prefix, model, version.
+pub fn signature(convention: Convention, prefix: &str, model: &str) -> String {
+    let conv = match convention {
+        Convention::Hessel { weight } => format!("hessel|w:{weight}"),
+        Convention::Torchmetrics => "torchmetrics|w:100".to_string(),
+    };
+    format!(
+        "conv:{conv}|prefix:{prefix:?}|model:{model}|version:assay-{}",
+        crate::ASSAY_VERSION
+    )
+}
+
 /// Cosine similarity of two embeddings (f64 sums); an error when either has zero norm or a
 /// non-finite value, since no score could be meant then.
 pub fn cosine(a: &[f32], b: &[f32]) -> Result<f64, MetricError> {
@@ -165,6 +177,13 @@ mod tests {
         assert_eq!(Convention::Torchmetrics.aggregate(&[-30.0, 10.0]), 0.0);
         assert_eq!(Convention::Torchmetrics.aggregate(&[-10.0, 30.0]), 10.0);
         assert_eq!(hessel.aggregate(&[0.0, 1.0]), 0.5);
+    }
+
+    #[test]
+    fn signature_names_the_convention_prefix_and_model() {
+        let s = signature(Convention::Hessel { weight: 2.5 }, "A photo depicts ", "openai/clip");
+        assert!(s.starts_with("conv:hessel|w:2.5|prefix:\"A photo depicts \"|model:openai/clip|version:assay-"), "{s}");
+        assert!(signature(Convention::Torchmetrics, "", "m").starts_with("conv:torchmetrics|w:100|prefix:\"\"|"));
     }
 
     #[test]

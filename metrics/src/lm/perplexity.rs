@@ -67,6 +67,29 @@ impl PerplexityAccumulator {
     }
 }
 
+/// How texts were scored, for the signature.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoringConfig {
+    pub model: String,
+    pub add_bos: bool,
+    pub max_length: usize,
+    pub stride: usize,
+    pub dtype: String,
+}
+
+/// The reproducibility signature of a perplexity: model, BOS, window, dtype, version.
+pub fn signature(c: &ScoringConfig) -> String {
+    format!(
+        "model:{}|bos:{}|max_length:{}|stride:{}|dtype:{}|version:assay-{}",
+        c.model,
+        if c.add_bos { "yes" } else { "no" },
+        c.max_length,
+        c.stride,
+        c.dtype,
+        crate::ASSAY_VERSION
+    )
+}
+
 /// Bootstrap intervals over texts: (corpus perplexity, mean per-text perplexity).
 pub fn bootstrap(texts: &[TextNll], resamples: usize, seed: u64) -> Result<(Interval, Interval), MetricError> {
     let corpus = bootstrap_items(texts, resamples, seed, |s| {
@@ -82,6 +105,12 @@ pub fn bootstrap(texts: &[TextNll], resamples: usize, seed: u64) -> Result<(Inte
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn signature_names_the_scoring_configuration() {
+        let c = ScoringConfig { model: "gpt2".into(), add_bos: true, max_length: 1024, stride: 512, dtype: "f32".into() };
+        assert!(signature(&c).starts_with("model:gpt2|bos:yes|max_length:1024|stride:512|dtype:f32|version:assay-"));
+    }
 
     #[test]
     fn corpus_weights_tokens_and_mean_weights_texts() {
