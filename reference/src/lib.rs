@@ -5,5 +5,8 @@
 //!   process with known class probabilities.
 //! - [`data::hmm_text`]: texts from a fixed hidden Markov model over made-up words, with the
 //!   exact log-likelihood of any text by the forward algorithm; and the planted-bias variant.
+//! - [`families::classifier`]: the glyph classifier, whose penultimate features and logits
+//!   are the FID/KID/IS/PRDC feature extractor of the glyph domain.
 
 pub mod data;
+pub mod families;

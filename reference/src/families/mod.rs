@@ -1,0 +1,3 @@
+//! The bundled networks of the reference domain, trained here from seeds.
+
+pub mod classifier;
