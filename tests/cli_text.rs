@@ -445,10 +445,24 @@ fn demo_scores_the_bundled_sample_with_every_text_metric() {
             "rouge1",
             "rouge2",
             "rougeL",
-            "rougeLsum"
+            "rougeLsum",
+            "glyphs.classifier_accuracy",
+            "glyphs.class_kl",
+            "glyphs.fd_real_vs_real",
+            "hmm.true_perplexity"
         ]
     );
-    for r in doc["results"].as_array().unwrap() {
+    let rows = doc["results"].as_array().unwrap();
+    let (text_rows, reference_rows) = rows.split_at(7);
+    // The reference domain's truths: the bundled classifier reads fresh glyphs, the classes it
+    // reads are close to the true probabilities, and the HMM's true perplexity has an interval.
+    assert!(reference_rows[0]["value"].as_f64().unwrap() > 0.99, "{}", reference_rows[0]);
+    assert!(reference_rows[1]["value"].as_f64().unwrap() < 0.01, "{}", reference_rows[1]);
+    assert!(reference_rows[2]["value"].as_f64().unwrap() > 0.0);
+    let h = &reference_rows[3];
+    let v = h["value"].as_f64().unwrap();
+    assert!(h["ci_low"].as_f64().unwrap() < v && v < h["ci_high"].as_f64().unwrap() && v > 1.0, "{h}");
+    for r in text_rows {
         let v = r["value"].as_f64().unwrap();
         assert!(
             v > 0.0 && r["ci_low"].as_f64().unwrap() <= v && v <= r["ci_high"].as_f64().unwrap(),

@@ -1,11 +1,22 @@
 //! `assay demo`: the full audit on bundled data, offline. Until the reference generators
-//! exist, that is every text metric on a small bundled sample with two references.
+//! exist, that is every text metric on a small bundled sample with two references, and the
+//! reference domain's truths: the bundled glyph classifier reading fresh glyphs, the
+//! real-vs-real FD on its features, and the true perplexity of texts from the bundled HMM.
 
 use crate::args::DemoArgs;
 use crate::commands::text::{bleu_metric, chrf_metric, rouge_metric, score_into};
-use crate::error::CliResult;
+use crate::error::{CliError, CliResult};
 use crate::input::{text_lines, Segments};
-use crate::output::ResultsDoc;
+use crate::output::{ResultRow, ResultsDoc};
+use assay_metrics::distribution::frechet::frechet_distance_of;
+use assay_metrics::distribution::gaussian::GaussianStats;
+use assay_metrics::distribution::Features;
+use assay_metrics::stats::bootstrap::bootstrap_items;
+use assay_reference::data::glyphs::{self, CLASS_PROBABILITIES};
+use assay_reference::data::hmm_text::{text_rng, Hmm};
+use assay_reference::families::classifier::{self, GlyphClassifier};
+use candle_core::Device;
+use serde_json::json;
 use assay_metrics::text::bleu::BleuConfig;
 use assay_metrics::text::chrf::ChrfConfig;
 use assay_metrics::text::rouge::RougeConfig;
@@ -42,6 +53,98 @@ pub fn run(a: &DemoArgs) -> CliResult<ResultsDoc> {
     ] {
         score_into(&mut doc, &tm, &hyp, &refs, 1000, a.seed, a.common.quiet)?;
     }
+    reference_domain(&mut doc, a.seed)?;
     doc.elapsed_s = started.elapsed().as_secs_f64();
     Ok(doc)
+}
+
+/// Glyph features and the classes the classifier reads, for glyphs 0..n of data set `seed`.
+fn glyph_features(
+    net: &GlyphClassifier,
+    seed: u64,
+    n: u64,
+) -> CliResult<(Features, Vec<usize>, Vec<usize>)> {
+    let internal = |e: candle_core::Error| CliError::Internal(format!("glyph classifier: {e}"));
+    let gs: Vec<glyphs::Glyph> = (0..n).map(|i| glyphs::glyph(seed, i)).collect();
+    let pixels: Vec<&[u8]> = gs.iter().map(|g| g.pixels.as_slice()).collect();
+    let out = net
+        .forward(&classifier::input(&pixels, &Device::Cpu).map_err(internal)?)
+        .map_err(internal)?;
+    let feats: Vec<f32> = out.features.flatten_all().and_then(|t| t.to_vec1()).map_err(internal)?;
+    let read: Vec<u32> = out.logits.argmax(1).and_then(|t| t.to_vec1()).map_err(internal)?;
+    let features = Features::from_f32(n as usize, classifier::FEATURES, feats)
+        .map_err(|e| CliError::Internal(e.to_string()))?;
+    Ok((
+        features,
+        read.into_iter().map(|c| c as usize).collect(),
+        gs.iter().map(|g| g.params.class).collect(),
+    ))
+}
+
+fn reference_domain(doc: &mut ResultsDoc, seed: u64) -> CliResult<()> {
+    let internal = |e: String| CliError::Internal(e);
+    let net = GlyphClassifier::committed(&Device::Cpu).map_err(|e| internal(e.to_string()))?;
+    let n = 1000u64;
+    let (fa, read_a, true_a) = glyph_features(&net, seed, n)?;
+    let (fb, read_b, true_b) = glyph_features(&net, seed + 1, n)?;
+    let right = read_a.iter().zip(&true_a).chain(read_b.iter().zip(&true_b)).filter(|(r, t)| r == t).count();
+    doc.results.push(ResultRow {
+        metric: "glyphs.classifier_accuracy".into(),
+        value: right as f64 / (2 * n) as f64,
+        ci_low: None,
+        ci_high: None,
+        n: 2 * n as usize,
+        details: json!({"note": "the bundled glyph classifier on fresh glyphs of the known process"}),
+    });
+    let mut counts = [0f64; 10];
+    read_a.iter().chain(&read_b).for_each(|&c| counts[c] += 1.0);
+    let total = (2 * n) as f64;
+    let kl: f64 = CLASS_PROBABILITIES
+        .iter()
+        .zip(&counts)
+        .map(|(p, c)| if *c > 0.0 { p * (p / (c / total)).ln() } else { f64::INFINITY })
+        .sum();
+    doc.results.push(ResultRow {
+        metric: "glyphs.class_kl".into(),
+        value: kl,
+        ci_low: None,
+        ci_high: None,
+        n: 2 * n as usize,
+        details: json!({"definition": "KL(true class probabilities || classes the classifier reads), nats",
+                        "counts": counts, "true_probabilities": CLASS_PROBABILITIES}),
+    });
+    let fd = frechet_distance_of(&GaussianStats::of(&fa), &GaussianStats::of(&fb))
+        .map_err(|e| internal(e.to_string()))?;
+    doc.results.push(ResultRow {
+        metric: "glyphs.fd_real_vs_real".into(),
+        value: fd.value,
+        ci_low: None,
+        ci_high: None,
+        n: n as usize,
+        details: json!({"note": "FD between two independent glyph sets on the classifier's 64 features: the floor a generator is measured against",
+                        "route": fd.route}),
+    });
+    let hmm = Hmm::default_model();
+    let texts: Vec<(f64, usize)> = (0..500u64)
+        .map(|i| {
+            let ids = hmm.sample(&mut text_rng(seed, i));
+            let lp = hmm.log_prob(&ids).map_err(|e| internal(e.to_string()))?;
+            Ok((-lp, ids.len()))
+        })
+        .collect::<CliResult<_>>()?;
+    let ppl = |s: &[&(f64, usize)]| {
+        let (a, b) = s.iter().fold((0.0, 0usize), |(a, b), t| (a + t.0, b + t.1));
+        (a / b as f64).exp()
+    };
+    let all: Vec<&(f64, usize)> = texts.iter().collect();
+    let ci = bootstrap_items(&texts, 1000, seed, ppl).map_err(|e| internal(e.to_string()))?;
+    doc.results.push(ResultRow {
+        metric: "hmm.true_perplexity".into(),
+        value: ppl(&all),
+        ci_low: Some(ci.low),
+        ci_high: Some(ci.high),
+        n: texts.iter().map(|t| t.1).sum(),
+        details: json!({"note": "500 texts of the bundled HMM scored by the forward algorithm: the perplexity no model of this text can beat"}),
+    });
+    Ok(())
 }

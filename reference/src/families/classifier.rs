@@ -58,6 +58,11 @@ impl GlyphClassifier {
         Self::new(vb)
     }
 
+    /// The committed weights, as bundled in the binary.
+    pub fn committed(device: &Device) -> Result<Self> {
+        Self::new(VarBuilder::from_slice_safetensors(COMMITTED_WEIGHTS, DType::F32, device)?)
+    }
+
     /// `x`: (n, 1, 28, 28) grey levels / 255.
     pub fn forward(&self, x: &Tensor) -> Result<Outputs> {
         let h = x.apply(&self.conv1)?.relu()?.max_pool2d(2)?;
@@ -153,7 +158,10 @@ pub fn accuracy(net: &GlyphClassifier, seed: u64, from: u64, n: u64, device: &De
     Ok(right as f64 / n as f64)
 }
 
-/// The committed weights.
+/// The committed weights' bytes (0.4 MB), built into whatever uses this crate.
+pub const COMMITTED_WEIGHTS: &[u8] = include_bytes!("../../weights/glyph_classifier.safetensors");
+
+/// The committed weights' path in the source tree.
 pub fn committed_weights() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/glyph_classifier.safetensors")
 }
