@@ -475,6 +475,25 @@ pub enum ReferenceCommand {
     /// Write a synthetic data set.
     #[command(subcommand)]
     Data(ReferenceData),
+    /// The bundled reference networks, with the sha256 of their committed weights.
+    List {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Train a bundled network from its seed (reproduces the committed weights).
+    Train {
+        /// classifier (the glyph classifier).
+        #[arg(value_name = "FAMILY")]
+        family: String,
+        /// Where to write the weights (.safetensors; never over an existing file).
+        #[arg(short, long, value_name = "FILE")]
+        out: PathBuf,
+        /// Stop after this many optimiser steps (a smoke run); default: the full training.
+        #[arg(long)]
+        steps: Option<usize>,
+        #[command(flatten)]
+        common: Common,
+    },
 }
 
 #[derive(Subcommand, Debug)]

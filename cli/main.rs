@@ -227,6 +227,15 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
             out,
             common,
         }) => (commands::features::merge(&inputs, &out)?, common.json),
+        Command::Reference(ReferenceCommand::List { common }) => {
+            (commands::reference::list()?, common.json)
+        }
+        Command::Reference(ReferenceCommand::Train {
+            family,
+            out,
+            steps,
+            common,
+        }) => (commands::reference::train(&family, &out, steps)?, common.json),
         Command::Reference(ReferenceCommand::Data(d)) => match d {
             ReferenceData::Glyphs { n, out, seed, common } => {
                 (commands::reference::glyphs(n, &out, seed)?, common.json)

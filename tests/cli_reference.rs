@@ -86,3 +86,29 @@ fn planted_bias_texts_are_labelled_with_their_group_and_attribute() {
     // 400 texts: the planted gap (0.6 vs 0.2) shows.
     assert!(with[0] as f64 / n[0] as f64 > with[1] as f64 / n[1] as f64 + 0.2);
 }
+
+#[test]
+fn the_classifier_is_listed_and_its_training_runs_from_the_cli() {
+    let doc = json_of(&assay(&["reference", "list", "--json"]));
+    let committed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/weights/glyph_classifier.safetensors")).unwrap();
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&committed))
+    };
+    assert_eq!(metric(&doc, "classifier")["details"]["sha256"], sha.as_str());
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c.safetensors");
+    let doc = json_of(&assay(&["reference", "train", "classifier", "-o", &s(&out), "--steps", "5", "--json"]));
+    let row = metric(&doc, "classifier.held_out_accuracy");
+    let acc = row["value"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc));
+    assert_eq!(row["details"]["epoch_losses"].as_array().unwrap().len(), 1);
+    assert!(safetensors::SafeTensors::deserialize(&std::fs::read(&out).unwrap()).unwrap().tensor("fc2.weight").is_ok());
+    // Never over an existing file; unknown families named.
+    let again = assay(&["reference", "train", "classifier", "-o", &s(&out), "--steps", "1"]);
+    assert_eq!(again.status.code(), Some(2));
+    let other = assay(&["reference", "train", "vae", "-o", &s(&dir.path().join("v.safetensors"))]);
+    assert_eq!(other.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&other.stderr).contains("available: classifier"));
+}

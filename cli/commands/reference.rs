@@ -6,6 +6,10 @@ use crate::output::{write_atomic, ResultRow, ResultsDoc};
 use assay_metrics::stats::bootstrap::bootstrap_items;
 use assay_reference::data::glyphs::{self, CLASS_NAMES, CLASS_PROBABILITIES, SIZE};
 use assay_reference::data::hmm_text::{text_rng, Hmm, PlantedBias, ATTRIBUTE_RATE, GROUP_LABELS};
+use assay_reference::families::classifier::{
+    accuracy, train as train_classifier, GlyphClassifier, TrainConfig, COMMITTED_WEIGHTS,
+};
+use candle_core::Device;
 use serde_json::json;
 use std::io::Cursor;
 use std::path::Path;
@@ -166,6 +170,80 @@ pub fn hmm_text(n: u64, out: &Path, seed: u64, planted_bias: bool) -> CliResult<
             }),
         });
     }
+    doc.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(doc)
+}
+
+/// The bundled networks: name, what they are, and their committed weights' sha256.
+pub fn list() -> CliResult<ResultsDoc> {
+    let started = Instant::now();
+    let mut doc = ResultsDoc::new("reference list", started);
+    let rec = assay_provenance::InputRecord::of_bytes("bundled:reference/weights/glyph_classifier.safetensors", COMMITTED_WEIGHTS);
+    doc.results.push(ResultRow {
+        metric: "classifier".into(),
+        value: COMMITTED_WEIGHTS.len() as f64,
+        ci_low: None,
+        ci_high: None,
+        n: 1,
+        details: json!({"what": "glyph classifier (features and logits for the glyph domain's FID/KID/IS/PRDC)",
+                        "value": "bytes of the committed weights", "sha256": rec.sha256,
+                        "train": TrainConfig::default().describe()}),
+    });
+    doc.add_input(&rec);
+    doc.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(doc)
+}
+
+/// Trains `family` from its seed and writes its weights.
+pub fn train(family: &str, out: &Path, steps: Option<usize>) -> CliResult<ResultsDoc> {
+    let started = Instant::now();
+    if family != "classifier" {
+        return Err(CliError::Usage(format!("unknown family '{family}' (available: classifier)")));
+    }
+    if out.exists() {
+        return Err(CliError::Usage(format!("{}: exists (Assay never writes over files)", out.display())));
+    }
+    let cfg = TrainConfig::default();
+    let internal = |e: candle_core::Error| CliError::Internal(format!("training: {e}"));
+    let (vars, losses) = train_classifier(&cfg, steps, &Device::Cpu).map_err(internal)?;
+    let tensors: std::collections::BTreeMap<String, candle_core::Tensor> = vars
+        .data()
+        .lock()
+        .map_err(|_| CliError::Internal("variable map poisoned".into()))?
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_tensor().clone()))
+        .collect();
+    let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), None)
+        .map_err(|e| CliError::Internal(format!("safetensors: {e}")))?;
+    write_atomic(out, &bytes, &[])?;
+    let committed = candle_core::safetensors::load_buffer(COMMITTED_WEIGHTS, &Device::Cpu).map_err(internal)?;
+    let mut max_diff = 0f64;
+    for (name, t) in &tensors {
+        let c = committed
+            .get(name)
+            .ok_or_else(|| CliError::Internal(format!("the committed weights lack {name}")))?;
+        let d = (t - c)
+            .and_then(|d| d.abs())
+            .and_then(|d| d.flatten_all())
+            .and_then(|d| d.max(0))
+            .and_then(|d| d.to_scalar::<f32>())
+            .map_err(internal)?;
+        max_diff = max_diff.max(d as f64);
+    }
+    let net = GlyphClassifier::load(out, &Device::Cpu).map_err(internal)?;
+    let acc = accuracy(&net, cfg.seed + 1, 0, 2000, &Device::Cpu).map_err(internal)?;
+    let mut doc = ResultsDoc::new("reference train", started);
+    doc.seed = Some(cfg.seed);
+    doc.results.push(ResultRow {
+        metric: "classifier.held_out_accuracy".into(),
+        value: acc,
+        ci_low: None,
+        ci_high: None,
+        n: 2000,
+        details: json!({"weights": out.display().to_string(), "epoch_losses": losses,
+                        "steps": steps, "config": cfg.describe(),
+                        "max_abs_difference_from_committed": max_diff}),
+    });
     doc.elapsed_s = started.elapsed().as_secs_f64();
     Ok(doc)
 }

@@ -96,6 +96,15 @@ impl Default for TrainConfig {
     }
 }
 
+impl TrainConfig {
+    pub fn describe(&self) -> String {
+        format!(
+            "seed:{}|train:{}|epochs:{}|batch:{}|lr:{}|adamw",
+            self.seed, self.train, self.epochs, self.batch, self.learning_rate
+        )
+    }
+}
+
 /// Trains from scratch; returns the variables and the mean loss of each epoch. `steps` stops
 /// early after that many optimiser steps (to keep the training code exercised in CI).
 pub fn train(cfg: &TrainConfig, steps: Option<usize>, device: &Device) -> Result<(VarMap, Vec<f64>)> {
