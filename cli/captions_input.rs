@@ -15,7 +15,15 @@ use polars::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-const IMAGE_COLUMNS: &[&str] = &["image", "file", "filename", "file_name", "image_id", "path", "id"];
+const IMAGE_COLUMNS: &[&str] = &[
+    "image",
+    "file",
+    "filename",
+    "file_name",
+    "image_id",
+    "path",
+    "id",
+];
 pub const CAPTION_COLUMNS: &[&str] = &["caption", "text", "candidate"];
 pub const REFERENCE_COLUMNS: &[&str] = &["reference", "references", "caption", "text"];
 
@@ -49,7 +57,11 @@ fn pick<'a>(df: &DataFrame, wanted: &[&'a str], label: &str, what: &str) -> CliR
         .find(|w| df.column(w).is_ok())
         .copied()
         .ok_or_else(|| {
-            let names: Vec<String> = df.get_column_names().iter().map(|s| s.to_string()).collect();
+            let names: Vec<String> = df
+                .get_column_names()
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
             CliError::Input(format!(
                 "{label}: no {what} column (one of {}; columns: {})",
                 wanted.join(", "),
@@ -87,17 +99,29 @@ fn json_rows(bytes: &[u8], label: &str) -> CliResult<Vec<TextRow>> {
     Ok(rows)
 }
 
-fn table_rows(df: &DataFrame, format: Format, text_columns: &[&str], label: &str) -> CliResult<Vec<TextRow>> {
+fn table_rows(
+    df: &DataFrame,
+    format: Format,
+    text_columns: &[&str],
+    label: &str,
+) -> CliResult<Vec<TextRow>> {
     let image_col = pick(df, IMAGE_COLUMNS, label, "image")?;
     let text_col = pick(df, text_columns, label, "text")?;
     let images = df
         .column(image_col)
         .and_then(|c| c.cast(&DataType::String))
         .map_err(|e| CliError::Input(format!("{label}: column '{image_col}': {e}")))?;
-    let images = images.str().map_err(|e| CliError::Internal(e.to_string()))?;
-    let texts = df.column(text_col).map_err(|e| CliError::Internal(e.to_string()))?;
+    let images = images
+        .str()
+        .map_err(|e| CliError::Internal(e.to_string()))?;
+    let texts = df
+        .column(text_col)
+        .map_err(|e| CliError::Internal(e.to_string()))?;
     let null = |i: usize, col: &str| {
-        CliError::Input(format!("{label}: {}: '{col}' is empty (null)", place_of(format, i)))
+        CliError::Input(format!(
+            "{label}: {}: '{col}' is empty (null)",
+            place_of(format, i)
+        ))
     };
     let mut rows = Vec::new();
     match texts.dtype() {
@@ -112,11 +136,16 @@ fn table_rows(df: &DataFrame, format: Format, text_columns: &[&str], label: &str
             }
         }
         DataType::List(inner) if **inner == DataType::String => {
-            let lists = texts.list().map_err(|e| CliError::Internal(e.to_string()))?;
+            let lists = texts
+                .list()
+                .map_err(|e| CliError::Internal(e.to_string()))?;
             for (i, (im, list)) in images.iter().zip(lists.amortized_iter()).enumerate() {
                 let im = im.ok_or_else(|| null(i, image_col))?;
                 let list = list.ok_or_else(|| null(i, text_col))?;
-                let strs = list.as_ref().str().map_err(|e| CliError::Internal(e.to_string()))?;
+                let strs = list
+                    .as_ref()
+                    .str()
+                    .map_err(|e| CliError::Internal(e.to_string()))?;
                 for tx in strs.iter() {
                     rows.push(TextRow {
                         image: im.to_string(),
@@ -161,7 +190,11 @@ pub fn read_text_file(path: &Path, text_columns: &[&str]) -> CliResult<TextFile>
     if rows.is_empty() {
         return Err(CliError::Input(format!("{label}: no rows")));
     }
-    Ok(TextFile { label, rows, record })
+    Ok(TextFile {
+        label,
+        rows,
+        record,
+    })
 }
 
 /// The files of a folder by the names a caption file may use.
@@ -180,7 +213,10 @@ impl ImageIndex {
                 by_name.insert(n.to_string_lossy().into_owned(), f.clone());
             }
             if let Some(s) = f.file_stem() {
-                by_stem.entry(s.to_string_lossy().into_owned()).or_default().push(f.clone());
+                by_stem
+                    .entry(s.to_string_lossy().into_owned())
+                    .or_default()
+                    .push(f.clone());
             }
         }
         ImageIndex {
@@ -235,15 +271,24 @@ mod tests {
         assert_eq!(idx.find("c").unwrap(), files[3]);
         let e = idx.find("b").unwrap_err();
         assert!(e.contains("matches 2 files"), "{e}");
-        assert!(idx.find("zzz.png").unwrap_err().contains("no image 'zzz.png'"));
+        assert!(idx
+            .find("zzz.png")
+            .unwrap_err()
+            .contains("no image 'zzz.png'"));
     }
 
     #[test]
     fn hessel_json_lists_expand_to_one_row_per_reference() {
         let rows = json_rows(br#"{"x": ["one", "two"], "y": "three"}"#, "refs.json").unwrap();
-        let got: Vec<(&str, &str)> = rows.iter().map(|r| (r.image.as_str(), r.text.as_str())).collect();
+        let got: Vec<(&str, &str)> = rows
+            .iter()
+            .map(|r| (r.image.as_str(), r.text.as_str()))
+            .collect();
         assert_eq!(got, vec![("x", "one"), ("x", "two"), ("y", "three")]);
-        assert!(json_rows(br#"{"x": 3}"#, "c.json").unwrap_err().to_string().contains("key 'x'"));
+        assert!(json_rows(br#"{"x": 3}"#, "c.json")
+            .unwrap_err()
+            .to_string()
+            .contains("key 'x'"));
     }
 
     #[test]
@@ -251,7 +296,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.csv");
         std::fs::write(&p, "name,caption\na.png,hello\n").unwrap();
-        let e = read_text_file(&p, CAPTION_COLUMNS).err().unwrap().to_string();
-        assert!(e.contains("no image column") && e.contains("name, caption"), "{e}");
+        let e = read_text_file(&p, CAPTION_COLUMNS)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("no image column") && e.contains("name, caption"),
+            "{e}"
+        );
     }
 }

@@ -70,7 +70,8 @@ pub(crate) fn read_all_hashed(path: &Path) -> CliResult<(Vec<u8>, InputRecord)> 
 
 /// The record of a whole file, hashed through a map (model weights run to gigabytes).
 pub(crate) fn record_file(path: &Path) -> CliResult<InputRecord> {
-    let cannot = |e: std::io::Error| CliError::Input(format!("{}: cannot read: {e}", path.display()));
+    let cannot =
+        |e: std::io::Error| CliError::Input(format!("{}: cannot read: {e}", path.display()));
     let file = File::open(path).map_err(cannot)?;
     if file.metadata().map_err(cannot)?.len() == 0 {
         return Ok(InputRecord::of_bytes(path.display().to_string(), b""));

@@ -235,14 +235,27 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
             out,
             steps,
             common,
-        }) => (commands::reference::train(&family, &out, steps)?, common.json),
+        }) => (
+            commands::reference::train(&family, &out, steps)?,
+            common.json,
+        ),
         Command::Reference(ReferenceCommand::Data(d)) => match d {
-            ReferenceData::Glyphs { n, out, seed, common } => {
-                (commands::reference::glyphs(n, &out, seed)?, common.json)
-            }
-            ReferenceData::HmmText { n, out, seed, planted_bias, common } => {
-                (commands::reference::hmm_text(n, &out, seed, planted_bias)?, common.json)
-            }
+            ReferenceData::Glyphs {
+                n,
+                out,
+                seed,
+                common,
+            } => (commands::reference::glyphs(n, &out, seed)?, common.json),
+            ReferenceData::HmmText {
+                n,
+                out,
+                seed,
+                planted_bias,
+                common,
+            } => (
+                commands::reference::hmm_text(n, &out, seed, planted_bias)?,
+                common.json,
+            ),
         },
         Command::Models(ModelsCommand::Convert { input, out, common }) => {
             (commands::models::convert(&input, &out)?, common.json)

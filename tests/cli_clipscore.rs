@@ -60,13 +60,22 @@ fn clip_s_and_ref_clip_s_match_hessel_on_transformers_embeddings() {
     assert_eq!(cs["n"], 10);
     assert_eq!(cs["details"]["prefix"], "A photo depicts ");
     let sig = cs["details"]["signature"].as_str().unwrap();
-    assert!(sig.starts_with("conv:hessel|w:2.5|prefix:\"A photo depicts \"|model:"), "{sig}");
-    let (lo, hi) = (cs["ci_low"].as_f64().unwrap(), cs["ci_high"].as_f64().unwrap());
+    assert!(
+        sig.starts_with("conv:hessel|w:2.5|prefix:\"A photo depicts \"|model:"),
+        "{sig}"
+    );
+    let (lo, hi) = (
+        cs["ci_low"].as_f64().unwrap(),
+        cs["ci_high"].as_f64().unwrap(),
+    );
     assert!(lo < got && got < hi, "{lo} {got} {hi}");
     let rs = metric(&doc, "ref_clip_score");
     let want = g["ref_clip_s"]["mean"].as_f64().unwrap();
     let got = rs["value"].as_f64().unwrap();
-    assert!((got - want).abs() <= 1e-5 * want, "RefCLIP-S {got} vs {want}");
+    assert!(
+        (got - want).abs() <= 1e-5 * want,
+        "RefCLIP-S {got} vs {want}"
+    );
     // Model files, the folder, captions and references are all recorded.
     let inputs: Vec<&str> = doc["inputs"]
         .as_array()
@@ -74,12 +83,23 @@ fn clip_s_and_ref_clip_s_match_hessel_on_transformers_embeddings() {
         .iter()
         .map(|i| i["path"].as_str().unwrap())
         .collect();
-    for want in ["model.safetensors", "tokenizer.json", "captions.jsonl", "references.jsonl"] {
-        assert!(inputs.iter().any(|p| p.ends_with(want)), "{want} not in {inputs:?}");
+    for want in [
+        "model.safetensors",
+        "tokenizer.json",
+        "captions.jsonl",
+        "references.jsonl",
+    ] {
+        assert!(
+            inputs.iter().any(|p| p.ends_with(want)),
+            "{want} not in {inputs:?}"
+        );
     }
     // Per image: every CLIP-S and RefCLIP-S as Hessel's code computes them, one clamped to 0.
     let text = std::fs::read_to_string(&out).unwrap();
-    let rows: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), 10);
     let mut zeros = 0;
     for r in &rows {
@@ -89,9 +109,15 @@ fn clip_s_and_ref_clip_s_match_hessel_on_transformers_embeddings() {
         assert!((got - want).abs() < 1e-5, "{name}: CLIP-S {got} vs {want}");
         let want = g["ref_clip_s"]["per_image"][name].as_f64().unwrap();
         let got = r["ref_clip_score"].as_f64().unwrap();
-        assert!((got - want).abs() < 1e-5, "{name}: RefCLIP-S {got} vs {want}");
+        assert!(
+            (got - want).abs() < 1e-5,
+            "{name}: RefCLIP-S {got} vs {want}"
+        );
         zeros += (r["clip_score"].as_f64().unwrap() == 0.0) as usize;
-        assert_eq!(r["cosine"].as_f64().unwrap() < 0.0, r["clip_score"].as_f64().unwrap() == 0.0);
+        assert_eq!(
+            r["cosine"].as_f64().unwrap() < 0.0,
+            r["clip_score"].as_f64().unwrap() == 0.0
+        );
     }
     assert_eq!(zeros, 1);
 }
@@ -99,11 +125,21 @@ fn clip_s_and_ref_clip_s_match_hessel_on_transformers_embeddings() {
 #[test]
 fn scale_100_matches_torchmetrics() {
     let g = golden();
-    let doc = json_of(&clipscore(&["--captions", &captions(), "--scale", "100", "--bootstrap", "0"]));
+    let doc = json_of(&clipscore(&[
+        "--captions",
+        &captions(),
+        "--scale",
+        "100",
+        "--bootstrap",
+        "0",
+    ]));
     let cs = metric(&doc, "clip_score");
     let want = g["torchmetrics_clip_score"].as_f64().unwrap();
     let got = cs["value"].as_f64().unwrap();
-    assert!((got - want).abs() <= 1e-5 * want, "{got} vs torchmetrics {want}");
+    assert!(
+        (got - want).abs() <= 1e-5 * want,
+        "{got} vs torchmetrics {want}"
+    );
     assert_eq!(cs["details"]["prefix"], "");
     assert_eq!(cs["details"]["convention"], "torchmetrics");
     assert!(cs["ci_low"].is_null());
@@ -116,7 +152,11 @@ fn hessel_json_with_image_ids_gives_the_same_scores_as_jsonl() {
     let mut map = serde_json::Map::new();
     for line in std::fs::read_to_string(captions()).unwrap().lines() {
         let row: Value = serde_json::from_str(line).unwrap();
-        let stem = row["image"].as_str().unwrap().trim_end_matches(".png").to_string();
+        let stem = row["image"]
+            .as_str()
+            .unwrap()
+            .trim_end_matches(".png")
+            .to_string();
         map.insert(stem, row["caption"].clone());
     }
     let json = dir.path().join("candidates.json");
@@ -150,12 +190,21 @@ fn captions_naming_missing_images_are_listed_then_skipped_only_on_request() {
             && err.contains("row 4: no image 'gone'"),
         "{err}"
     );
-    let doc = json_of(&clipscore(&["--captions", &s(&caps), "--skip-bad", "--bootstrap", "0"]));
+    let doc = json_of(&clipscore(&[
+        "--captions",
+        &s(&caps),
+        "--skip-bad",
+        "--bootstrap",
+        "0",
+    ]));
     let cs = metric(&doc, "clip_score");
     assert_eq!(cs["n"], 2);
     assert_eq!(cs["details"]["skipped_count"], 2);
     let listed = cs["details"]["skipped"].to_string();
-    assert!(listed.contains("not_there.png") && listed.contains("row 4"), "{listed}");
+    assert!(
+        listed.contains("not_there.png") && listed.contains("row 4"),
+        "{listed}"
+    );
 }
 
 #[test]
@@ -169,7 +218,11 @@ fn two_captions_for_one_image_and_a_corrupt_image_are_input_errors() {
     .unwrap();
     let out = clipscore(&["--captions", &s(&caps)]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("line 1 and line 2 both caption"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("line 1 and line 2 both caption"),
+        "{}",
+        stderr(&out)
+    );
 
     let images = dir.path().join("imgs");
     std::fs::create_dir(&images).unwrap();
@@ -180,8 +233,18 @@ fn two_captions_for_one_image_and_a_corrupt_image_are_input_errors() {
     let model = s(&parity().join("clip/model"));
     let run = |extra: &[&str]| {
         let mut args = vec![
-            "image", "clipscore", "--images", images.to_str().unwrap(), "--captions",
-            caps.to_str().unwrap(), "--model", &model, "--json", "-q", "--bootstrap", "0",
+            "image",
+            "clipscore",
+            "--images",
+            images.to_str().unwrap(),
+            "--captions",
+            caps.to_str().unwrap(),
+            "--model",
+            &model,
+            "--json",
+            "-q",
+            "--bootstrap",
+            "0",
         ];
         args.extend_from_slice(extra);
         assay(&args)
@@ -191,14 +254,23 @@ fn two_captions_for_one_image_and_a_corrupt_image_are_input_errors() {
     assert!(stderr(&out).contains("bad.png"), "{}", stderr(&out));
     let doc = json_of(&run(&["--skip-bad"]));
     assert_eq!(metric(&doc, "clip_score")["n"], 1);
-    assert!(metric(&doc, "clip_score")["details"]["skipped"].to_string().contains("bad.png"));
+    assert!(metric(&doc, "clip_score")["details"]["skipped"]
+        .to_string()
+        .contains("bad.png"));
 }
 
 #[test]
 fn a_missing_model_says_where_to_put_it() {
     let empty = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_assay"))
-        .args(["image", "clipscore", "--images", &s(&parity().join("images")), "--captions", &captions()])
+        .args([
+            "image",
+            "clipscore",
+            "--images",
+            &s(&parity().join("images")),
+            "--captions",
+            &captions(),
+        ])
         .env_remove("ASSAY_HOME")
         .env_remove("HF_HUB_CACHE")
         .env("HF_HOME", empty.path())
@@ -221,7 +293,14 @@ fn a_missing_model_says_where_to_put_it() {
         std::fs::copy(&f, dest.join(f.file_name().unwrap())).unwrap();
     }
     let out = Command::new(env!("CARGO_BIN_EXE_assay"))
-        .args(["image", "clipscore", "--images", &s(&parity().join("images")), "--captions", &captions()])
+        .args([
+            "image",
+            "clipscore",
+            "--images",
+            &s(&parity().join("images")),
+            "--captions",
+            &captions(),
+        ])
         .args(["--json", "-q", "--bootstrap", "0"])
         .env("ASSAY_HOME", home.path())
         .env("HF_HOME", empty.path())
@@ -235,6 +314,12 @@ fn a_missing_model_says_where_to_put_it() {
 fn the_output_file_is_never_an_input() {
     let out = clipscore(&["--captions", &captions(), "--out", &captions()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("one of the inputs"), "{}", stderr(&out));
-    assert!(std::fs::read_to_string(captions()).unwrap().starts_with("{\"image\""));
+    assert!(
+        stderr(&out).contains("one of the inputs"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(std::fs::read_to_string(captions())
+        .unwrap()
+        .starts_with("{\"image\""));
 }

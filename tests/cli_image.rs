@@ -302,19 +302,42 @@ fn models_convert_writes_every_tensor_with_its_values_and_dtype() {
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     for (name, want) in g["legacy_small"].as_object().unwrap() {
         let t = st.tensor(name).unwrap();
-        let shape: Vec<usize> = want["shape"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap() as usize).collect();
+        let shape: Vec<usize> = want["shape"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as usize)
+            .collect();
         assert_eq!(t.shape(), shape.as_slice(), "{name}");
         let values: Vec<f64> = match t.dtype() {
-            safetensors::Dtype::F32 => t.data().chunks(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
-            safetensors::Dtype::F64 => t.data().chunks(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
-            safetensors::Dtype::I64 => t.data().chunks(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            safetensors::Dtype::F32 => t
+                .data()
+                .chunks(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+                .collect(),
+            safetensors::Dtype::F64 => t
+                .data()
+                .chunks(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+            safetensors::Dtype::I64 => t
+                .data()
+                .chunks(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64)
+                .collect(),
             other => panic!("{name}: unexpected dtype {other:?}"),
         };
         for (a, b) in values.iter().zip(want["values"].as_array().unwrap()) {
-            assert!((a - b.as_f64().unwrap()).abs() <= 1e-6 * (1.0 + a.abs()), "{name}: {a} vs {b}");
+            assert!(
+                (a - b.as_f64().unwrap()).abs() <= 1e-6 * (1.0 + a.abs()),
+                "{name}: {a} vs {b}"
+            );
         }
     }
-    assert_eq!(st.tensor("double").unwrap().dtype(), safetensors::Dtype::F64);
+    assert_eq!(
+        st.tensor("double").unwrap().dtype(),
+        safetensors::Dtype::F64
+    );
     // The input is never the output.
     let pth = s(&images().join("legacy_small.pth"));
     let out = assay(&["models", "convert", &pth, "-o", &pth]);
@@ -325,11 +348,29 @@ fn models_convert_writes_every_tensor_with_its_values_and_dtype() {
 fn converted_weights_give_the_same_fid() {
     let dir = tempfile::tempdir().unwrap();
     let converted = dir.path().join("w8.safetensors");
-    json_of(&assay(&["models", "convert", &weights(), "-o", &s(&converted), "--json"]));
+    json_of(&assay(&[
+        "models",
+        "convert",
+        &weights(),
+        "-o",
+        &s(&converted),
+        "--json",
+    ]));
     let (a, b) = (s(&images().join("set_a")), s(&images().join("set_b")));
     let fid = |w: &str| {
         let doc = json_of(&assay(&[
-            "image", "fid", &a, &b, "--dims", "64", "--bootstrap", "0", "--weights", w, "--json", "-q",
+            "image",
+            "fid",
+            &a,
+            &b,
+            "--dims",
+            "64",
+            "--bootstrap",
+            "0",
+            "--weights",
+            w,
+            "--json",
+            "-q",
         ]));
         metric(&doc, "fd")["value"].as_f64().unwrap()
     };

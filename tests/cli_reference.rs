@@ -17,10 +17,26 @@ fn s(p: &Path) -> String {
 fn glyph_folders_hold_the_generated_images_and_their_labels() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("glyphs");
-    let doc = json_of(&assay(&["reference", "data", "glyphs", "-n", "300", "-o", &s(&out), "--seed", "9", "--json"]));
+    let doc = json_of(&assay(&[
+        "reference",
+        "data",
+        "glyphs",
+        "-n",
+        "300",
+        "-o",
+        &s(&out),
+        "--seed",
+        "9",
+        "--json",
+    ]));
     let row = metric(&doc, "glyphs");
     assert_eq!(row["n"], 300);
-    let counted: u64 = row["details"]["classes"].as_array().unwrap().iter().map(|c| c["count"].as_u64().unwrap()).sum();
+    let counted: u64 = row["details"]["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["count"].as_u64().unwrap())
+        .sum();
     assert_eq!(counted, 300);
     let labels = std::fs::read_to_string(out.join("labels.csv")).unwrap();
     let lines: Vec<&str> = labels.lines().skip(1).collect();
@@ -36,14 +52,26 @@ fn glyph_folders_hold_the_generated_images_and_their_labels() {
     // A folder that holds something is never written into.
     let again = assay(&["reference", "data", "glyphs", "-n", "3", "-o", &s(&out)]);
     assert_eq!(again.status.code(), Some(2));
-    assert_eq!(std::fs::read_to_string(out.join("labels.csv")).unwrap(), labels);
+    assert_eq!(
+        std::fs::read_to_string(out.join("labels.csv")).unwrap(),
+        labels
+    );
 }
 
 #[test]
 fn hmm_texts_carry_their_exact_log_probabilities() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("texts.jsonl");
-    let doc = json_of(&assay(&["reference", "data", "hmm-text", "-n", "200", "-o", &s(&out), "--json"]));
+    let doc = json_of(&assay(&[
+        "reference",
+        "data",
+        "hmm-text",
+        "-n",
+        "200",
+        "-o",
+        &s(&out),
+        "--json",
+    ]));
     let hmm = Hmm::default_model();
     let (mut nll, mut tokens) = (0.0, 0u64);
     for line in std::fs::read_to_string(&out).unwrap().lines() {
@@ -61,16 +89,49 @@ fn hmm_texts_carry_their_exact_log_probabilities() {
     assert_eq!(row["n"], tokens);
     // Plain text: the same texts, one per line.
     let txt = dir.path().join("texts.txt");
-    json_of(&assay(&["reference", "data", "hmm-text", "-n", "200", "-o", &s(&txt), "--json"]));
-    let first: Value = serde_json::from_str(std::fs::read_to_string(&out).unwrap().lines().next().unwrap()).unwrap();
-    assert_eq!(std::fs::read_to_string(&txt).unwrap().lines().next().unwrap(), first["text"].as_str().unwrap());
+    json_of(&assay(&[
+        "reference",
+        "data",
+        "hmm-text",
+        "-n",
+        "200",
+        "-o",
+        &s(&txt),
+        "--json",
+    ]));
+    let first: Value = serde_json::from_str(
+        std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&txt)
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+        first["text"].as_str().unwrap()
+    );
 }
 
 #[test]
 fn planted_bias_texts_are_labelled_with_their_group_and_attribute() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("bias.jsonl");
-    let doc = json_of(&assay(&["reference", "data", "hmm-text", "-n", "400", "-o", &s(&out), "--planted-bias", "--json"]));
+    let doc = json_of(&assay(&[
+        "reference",
+        "data",
+        "hmm-text",
+        "-n",
+        "400",
+        "-o",
+        &s(&out),
+        "--planted-bias",
+        "--json",
+    ]));
     let d = &metric(&doc, "planted_attribute_rate")["details"];
     let (mut n, mut with) = ([0u64; 2], [0u64; 2]);
     for line in std::fs::read_to_string(&out).unwrap().lines() {
@@ -90,25 +151,60 @@ fn planted_bias_texts_are_labelled_with_their_group_and_attribute() {
 #[test]
 fn the_classifier_is_listed_and_its_training_runs_from_the_cli() {
     let doc = json_of(&assay(&["reference", "list", "--json"]));
-    let committed = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/weights/glyph_classifier.safetensors")).unwrap();
+    let committed = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("reference/weights/glyph_classifier.safetensors"),
+    )
+    .unwrap();
     let sha = {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(&committed))
     };
-    assert_eq!(metric(&doc, "classifier")["details"]["sha256"], sha.as_str());
+    assert_eq!(
+        metric(&doc, "classifier")["details"]["sha256"],
+        sha.as_str()
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("c.safetensors");
-    let doc = json_of(&assay(&["reference", "train", "classifier", "-o", &s(&out), "--steps", "5", "--json"]));
+    let doc = json_of(&assay(&[
+        "reference",
+        "train",
+        "classifier",
+        "-o",
+        &s(&out),
+        "--steps",
+        "5",
+        "--json",
+    ]));
     let row = metric(&doc, "classifier.held_out_accuracy");
     let acc = row["value"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&acc));
     assert_eq!(row["details"]["epoch_losses"].as_array().unwrap().len(), 1);
-    assert!(safetensors::SafeTensors::deserialize(&std::fs::read(&out).unwrap()).unwrap().tensor("fc2.weight").is_ok());
+    assert!(
+        safetensors::SafeTensors::deserialize(&std::fs::read(&out).unwrap())
+            .unwrap()
+            .tensor("fc2.weight")
+            .is_ok()
+    );
     // Never over an existing file; unknown families named.
-    let again = assay(&["reference", "train", "classifier", "-o", &s(&out), "--steps", "1"]);
+    let again = assay(&[
+        "reference",
+        "train",
+        "classifier",
+        "-o",
+        &s(&out),
+        "--steps",
+        "1",
+    ]);
     assert_eq!(again.status.code(), Some(2));
-    let other = assay(&["reference", "train", "vae", "-o", &s(&dir.path().join("v.safetensors"))]);
+    let other = assay(&[
+        "reference",
+        "train",
+        "vae",
+        "-o",
+        &s(&dir.path().join("v.safetensors")),
+    ]);
     assert_eq!(other.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&other.stderr).contains("available: classifier"));
 }

@@ -456,12 +456,23 @@ fn demo_scores_the_bundled_sample_with_every_text_metric() {
     let (text_rows, reference_rows) = rows.split_at(7);
     // The reference domain's truths: the bundled classifier reads fresh glyphs, the classes it
     // reads are close to the true probabilities, and the HMM's true perplexity has an interval.
-    assert!(reference_rows[0]["value"].as_f64().unwrap() > 0.99, "{}", reference_rows[0]);
-    assert!(reference_rows[1]["value"].as_f64().unwrap() < 0.01, "{}", reference_rows[1]);
+    assert!(
+        reference_rows[0]["value"].as_f64().unwrap() > 0.99,
+        "{}",
+        reference_rows[0]
+    );
+    assert!(
+        reference_rows[1]["value"].as_f64().unwrap() < 0.01,
+        "{}",
+        reference_rows[1]
+    );
     assert!(reference_rows[2]["value"].as_f64().unwrap() > 0.0);
     let h = &reference_rows[3];
     let v = h["value"].as_f64().unwrap();
-    assert!(h["ci_low"].as_f64().unwrap() < v && v < h["ci_high"].as_f64().unwrap() && v > 1.0, "{h}");
+    assert!(
+        h["ci_low"].as_f64().unwrap() < v && v < h["ci_high"].as_f64().unwrap() && v > 1.0,
+        "{h}"
+    );
     for r in text_rows {
         let v = r["value"].as_f64().unwrap();
         assert!(

@@ -2,11 +2,13 @@
 //! then CLIPScore's maths (`assay_metrics::alignment::clip_score`) score each pair.
 
 use crate::args::ClipScoreArgs;
-use crate::captions_input::{read_text_file, ImageIndex, TextFile, CAPTION_COLUMNS, REFERENCE_COLUMNS};
+use crate::captions_input::{
+    read_text_file, ImageIndex, TextFile, CAPTION_COLUMNS, REFERENCE_COLUMNS,
+};
 use crate::commands::image::{device_of, folder_record, sha256_hex, worker_pool};
 use crate::error::{CliError, CliResult};
-use crate::output::{table_bytes, write_atomic, ResultRow, ResultsDoc};
 use crate::input::record_file;
+use crate::output::{table_bytes, write_atomic, ResultRow, ResultsDoc};
 use crate::progress;
 use assay_metrics::alignment::clip_score::{
     bootstrap_mean, cosine, ref_clip_s, signature as clip_signature, ClipScoreAccumulator,
@@ -61,7 +63,9 @@ fn match_captions(
                 seen.insert(path.clone(), row.place.clone());
                 pairs.push((path, row.text.clone()));
             }
-            Err(why) if skip_bad => skipped.push((format!("{}: {}", captions.label, row.place), why)),
+            Err(why) if skip_bad => {
+                skipped.push((format!("{}: {}", captions.label, row.place), why))
+            }
             Err(why) => missing.push(format!("  {}: {}: {why}", captions.label, row.place)),
         }
     }
@@ -129,7 +133,10 @@ pub fn run(a: &ClipScoreArgs) -> CliResult<ResultsDoc> {
         Convention::Torchmetrics => String::new(),
     });
     if !a.images.is_dir() {
-        return Err(CliError::Input(format!("{}: not a folder", a.images.display())));
+        return Err(CliError::Input(format!(
+            "{}: not a folder",
+            a.images.display()
+        )));
     }
     // Inputs first: a typo in a caption file should not wait for a model to load.
     let files = list_images(&a.images)?;
@@ -171,9 +178,8 @@ pub fn run(a: &ClipScoreArgs) -> CliResult<ResultsDoc> {
 
     let n = decoded.files.len();
     let mut acc = ClipScoreAccumulator::new(convention);
-    acc.update(&image_emb, &text_emb).map_err(|e| {
-        CliError::Internal(format!("CLIP gave an unusable embedding: {e}"))
-    })?;
+    acc.update(&image_emb, &text_emb)
+        .map_err(|e| CliError::Internal(format!("CLIP gave an unusable embedding: {e}")))?;
     let cosines: Vec<f64> = image_emb
         .iter()
         .zip(&text_emb)
@@ -188,7 +194,10 @@ pub fn run(a: &ClipScoreArgs) -> CliResult<ResultsDoc> {
     }
     doc.add_input(&folder_record(&a.images, &decoded.files, &decoded.sha256));
     doc.add_input(&captions.record);
-    let model_label = a.model.clone().unwrap_or_else(|| CLIP_VIT_B32.hf_repo.unwrap_or_default().to_string());
+    let model_label = a
+        .model
+        .clone()
+        .unwrap_or_else(|| CLIP_VIT_B32.hf_repo.unwrap_or_default().to_string());
     let (metric, convention_name, formula) = match convention {
         Convention::Hessel { .. } => (
             "clip_score",
@@ -206,8 +215,10 @@ pub fn run(a: &ClipScoreArgs) -> CliResult<ResultsDoc> {
         .map_err(|e| CliError::Input(format!("{}: {e}", captions.label)))?;
     let ci = if a.run.bootstrap > 0 {
         Some(
-            bootstrap_mean(&acc.per_item, a.run.bootstrap, a.run.seed, |s| convention.aggregate(s))
-                .map_err(|e| CliError::Internal(e.to_string()))?,
+            bootstrap_mean(&acc.per_item, a.run.bootstrap, a.run.seed, |s| {
+                convention.aggregate(s)
+            })
+            .map_err(|e| CliError::Internal(e.to_string()))?,
         )
     } else {
         None
@@ -257,7 +268,10 @@ pub fn run(a: &ClipScoreArgs) -> CliResult<ResultsDoc> {
         let mut per = Vec::with_capacity(n);
         let mut best = Vec::with_capacity(n);
         for (i, &(start, len)) in spans.iter().enumerate() {
-            let r: Vec<&[f32]> = ref_emb[start..start + len].iter().map(Vec::as_slice).collect();
+            let r: Vec<&[f32]> = ref_emb[start..start + len]
+                .iter()
+                .map(Vec::as_slice)
+                .collect();
             let s = ref_clip_s(acc.per_item[i], &text_emb[i], &r)
                 .map_err(|e| CliError::Internal(format!("RefCLIP-S: {e}")))?;
             per.push(s);
@@ -270,8 +284,10 @@ pub fn run(a: &ClipScoreArgs) -> CliResult<ResultsDoc> {
         let mean = per.iter().sum::<f64>() / n as f64;
         let ci = if a.run.bootstrap > 0 {
             Some(
-                bootstrap_mean(&per, a.run.bootstrap, a.run.seed, |s| s.iter().sum::<f64>() / s.len() as f64)
-                    .map_err(|e| CliError::Internal(e.to_string()))?,
+                bootstrap_mean(&per, a.run.bootstrap, a.run.seed, |s| {
+                    s.iter().sum::<f64>() / s.len() as f64
+                })
+                .map_err(|e| CliError::Internal(e.to_string()))?,
             )
         } else {
             None
@@ -296,9 +312,17 @@ pub fn run(a: &ClipScoreArgs) -> CliResult<ResultsDoc> {
         let names: Vec<String> = decoded
             .files
             .iter()
-            .map(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
+            .map(|p| {
+                p.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
             .collect();
-        let caps: Vec<String> = decoded.files.iter().map(|p| caption_of[p].clone()).collect();
+        let caps: Vec<String> = decoded
+            .files
+            .iter()
+            .map(|p| caption_of[p].clone())
+            .collect();
         let mut cols = vec![
             Column::new("image".into(), names),
             Column::new("sha256".into(), decoded.sha256.clone()),

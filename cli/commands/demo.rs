@@ -12,15 +12,15 @@ use assay_metrics::distribution::frechet::frechet_distance_of;
 use assay_metrics::distribution::gaussian::GaussianStats;
 use assay_metrics::distribution::Features;
 use assay_metrics::stats::bootstrap::bootstrap_items;
+use assay_metrics::text::bleu::BleuConfig;
+use assay_metrics::text::chrf::ChrfConfig;
+use assay_metrics::text::rouge::RougeConfig;
+use assay_provenance::InputRecord;
 use assay_reference::data::glyphs::{self, CLASS_PROBABILITIES};
 use assay_reference::data::hmm_text::{text_rng, Hmm};
 use assay_reference::families::classifier::{self, GlyphClassifier};
 use candle_core::Device;
 use serde_json::json;
-use assay_metrics::text::bleu::BleuConfig;
-use assay_metrics::text::chrf::ChrfConfig;
-use assay_metrics::text::rouge::RougeConfig;
-use assay_provenance::InputRecord;
 use std::time::Instant;
 
 const HYP: &str = include_str!("../demo/hyp.txt");
@@ -70,8 +70,16 @@ fn glyph_features(
     let out = net
         .forward(&classifier::input(&pixels, &Device::Cpu).map_err(internal)?)
         .map_err(internal)?;
-    let feats: Vec<f32> = out.features.flatten_all().and_then(|t| t.to_vec1()).map_err(internal)?;
-    let read: Vec<u32> = out.logits.argmax(1).and_then(|t| t.to_vec1()).map_err(internal)?;
+    let feats: Vec<f32> = out
+        .features
+        .flatten_all()
+        .and_then(|t| t.to_vec1())
+        .map_err(internal)?;
+    let read: Vec<u32> = out
+        .logits
+        .argmax(1)
+        .and_then(|t| t.to_vec1())
+        .map_err(internal)?;
     let features = Features::from_f32(n as usize, classifier::FEATURES, feats)
         .map_err(|e| CliError::Internal(e.to_string()))?;
     Ok((
@@ -87,7 +95,12 @@ fn reference_domain(doc: &mut ResultsDoc, seed: u64) -> CliResult<()> {
     let n = 1000u64;
     let (fa, read_a, true_a) = glyph_features(&net, seed, n)?;
     let (fb, read_b, true_b) = glyph_features(&net, seed + 1, n)?;
-    let right = read_a.iter().zip(&true_a).chain(read_b.iter().zip(&true_b)).filter(|(r, t)| r == t).count();
+    let right = read_a
+        .iter()
+        .zip(&true_a)
+        .chain(read_b.iter().zip(&true_b))
+        .filter(|(r, t)| r == t)
+        .count();
     doc.results.push(ResultRow {
         metric: "glyphs.classifier_accuracy".into(),
         value: right as f64 / (2 * n) as f64,
@@ -102,7 +115,13 @@ fn reference_domain(doc: &mut ResultsDoc, seed: u64) -> CliResult<()> {
     let kl: f64 = CLASS_PROBABILITIES
         .iter()
         .zip(&counts)
-        .map(|(p, c)| if *c > 0.0 { p * (p / (c / total)).ln() } else { f64::INFINITY })
+        .map(|(p, c)| {
+            if *c > 0.0 {
+                p * (p / (c / total)).ln()
+            } else {
+                f64::INFINITY
+            }
+        })
         .sum();
     doc.results.push(ResultRow {
         metric: "glyphs.class_kl".into(),

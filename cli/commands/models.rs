@@ -22,7 +22,9 @@ pub fn convert(input: &Path, out: &Path) -> CliResult<ResultsDoc> {
     let mut dtypes: BTreeMap<String, usize> = BTreeMap::new();
     let mut elements = 0usize;
     for t in tensors.values() {
-        *dtypes.entry(format!("{:?}", t.dtype()).to_lowercase()).or_default() += 1;
+        *dtypes
+            .entry(format!("{:?}", t.dtype()).to_lowercase())
+            .or_default() += 1;
         elements += t.elem_count();
     }
     let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), *v)), None)

@@ -5,8 +5,8 @@ use crate::args::PerplexityArgs;
 use crate::commands::image::device_of;
 use crate::error::{CliError, CliResult};
 use crate::input::read_segments;
-use crate::output::{table_bytes, write_atomic, ResultRow, ResultsDoc};
 use crate::input::record_file;
+use crate::output::{table_bytes, write_atomic, ResultRow, ResultsDoc};
 use crate::progress;
 use assay_metrics::distribution::device::device_name;
 use assay_metrics::lm::perplexity::{
@@ -32,7 +32,11 @@ pub fn run(a: &PerplexityArgs) -> CliResult<ResultsDoc> {
         "f32" => candle_core::DType::F32,
         "bf16" => candle_core::DType::BF16,
         "f16" => candle_core::DType::F16,
-        other => return Err(CliError::Usage(format!("--dtype {other}: use f32, bf16 or f16"))),
+        other => {
+            return Err(CliError::Usage(format!(
+                "--dtype {other}: use f32, bf16 or f16"
+            )))
+        }
     };
     let lm = LogProbScorer::load(&dir, &device, dtype)?;
     let max_length = a.max_length.unwrap_or(lm.context);
@@ -53,7 +57,9 @@ pub fn run(a: &PerplexityArgs) -> CliResult<ResultsDoc> {
             empty.push(i + 1);
             continue;
         }
-        let ids = lm.ids_for(t, &opts).map_err(|e| CliError::Input(format!("{}: line {}: {e}", texts.label, i + 1)))?;
+        let ids = lm
+            .ids_for(t, &opts)
+            .map_err(|e| CliError::Input(format!("{}: line {}: {e}", texts.label, i + 1)))?;
         if ids.len() < 2 {
             single.push(i + 1);
             continue;
@@ -88,14 +94,24 @@ pub fn run(a: &PerplexityArgs) -> CliResult<ResultsDoc> {
             .map_err(|e| CliError::Input(format!("{}: line {}: {e}", texts.label, i + 1)))?;
         per_text.push(t);
     }
-    let corpus = acc.corpus_perplexity().map_err(|e| CliError::Internal(e.to_string()))?;
-    let mean = acc.mean_text_perplexity().map_err(|e| CliError::Internal(e.to_string()))?;
+    let corpus = acc
+        .corpus_perplexity()
+        .map_err(|e| CliError::Internal(e.to_string()))?;
+    let mean = acc
+        .mean_text_perplexity()
+        .map_err(|e| CliError::Internal(e.to_string()))?;
     let ci = if a.run.bootstrap > 0 {
-        Some(bootstrap(&per_text, a.run.bootstrap, a.run.seed).map_err(|e| CliError::Internal(e.to_string()))?)
+        Some(
+            bootstrap(&per_text, a.run.bootstrap, a.run.seed)
+                .map_err(|e| CliError::Internal(e.to_string()))?,
+        )
     } else {
         None
     };
-    let windows_all: Vec<_> = scored.iter().flat_map(|s| s.windows.iter().copied()).collect();
+    let windows_all: Vec<_> = scored
+        .iter()
+        .flat_map(|s| s.windows.iter().copied())
+        .collect();
     let long = scored.iter().filter(|s| s.windows.len() > 1).count();
 
     let mut doc = ResultsDoc::new("text perplexity", started);
@@ -134,7 +150,8 @@ pub fn run(a: &PerplexityArgs) -> CliResult<ResultsDoc> {
         details,
     });
     let mut details = common;
-    details["definition"] = json!("mean over texts of exp(text NLL / text tokens) (HF evaluate's mean_perplexity)");
+    details["definition"] =
+        json!("mean over texts of exp(text NLL / text tokens) (HF evaluate's mean_perplexity)");
     doc.results.push(ResultRow {
         metric: "mean_text_perplexity".into(),
         value: mean,
@@ -146,8 +163,17 @@ pub fn run(a: &PerplexityArgs) -> CliResult<ResultsDoc> {
 
     if let Some(out) = &a.out {
         let n: usize = scored.iter().map(|s| s.tokens.len()).sum();
-        let (mut text, mut pos, mut id, mut tok) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-        let (mut lp, mut rank, mut ent) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+        let (mut text, mut pos, mut id, mut tok) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        let (mut lp, mut rank, mut ent) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
         for (s, &i) in scored.iter().zip(&kept) {
             for t in &s.tokens {
                 text.push(i as u64);
@@ -174,10 +200,22 @@ pub fn run(a: &PerplexityArgs) -> CliResult<ResultsDoc> {
     if let Some(out) = &a.texts_out {
         let n = scored.len();
         let cols = vec![
-            Column::new("text_id".into(), kept.iter().map(|&i| i as u64).collect::<Vec<_>>()),
-            Column::new("tokens_scored".into(), per_text.iter().map(|t| t.tokens as u64).collect::<Vec<_>>()),
-            Column::new("nll".into(), per_text.iter().map(|t| t.nll).collect::<Vec<_>>()),
-            Column::new("perplexity".into(), per_text.iter().map(|t| t.perplexity()).collect::<Vec<_>>()),
+            Column::new(
+                "text_id".into(),
+                kept.iter().map(|&i| i as u64).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "tokens_scored".into(),
+                per_text.iter().map(|t| t.tokens as u64).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "nll".into(),
+                per_text.iter().map(|t| t.nll).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "perplexity".into(),
+                per_text.iter().map(|t| t.perplexity()).collect::<Vec<_>>(),
+            ),
         ];
         let mut df = DataFrame::new(n, cols).map_err(|e| CliError::Internal(e.to_string()))?;
         write_atomic(out, &table_bytes(&mut df, out)?, &doc.inputs)?;

@@ -19,7 +19,9 @@ use std::time::Instant;
 /// that the folder appears whole or not at all; an existing non-empty folder is refused.
 fn write_folder(dir: &Path, files: &[(String, Vec<u8>)]) -> CliResult<()> {
     if dir.exists() {
-        let empty = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
+        let empty = std::fs::read_dir(dir)
+            .map(|mut d| d.next().is_none())
+            .unwrap_or(false);
         if !empty {
             return Err(CliError::Usage(format!(
                 "{}: exists and is not empty (Assay never writes over files)",
@@ -31,7 +33,11 @@ fn write_folder(dir: &Path, files: &[(String, Vec<u8>)]) -> CliResult<()> {
     let name = dir
         .file_name()
         .ok_or_else(|| CliError::Usage(format!("{}: not a folder path", dir.display())))?;
-    let tmp = dir.with_file_name(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let tmp = dir.with_file_name(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let write = || -> std::io::Result<()> {
         std::fs::create_dir_all(&tmp)?;
         for (f, bytes) in files {
@@ -74,8 +80,10 @@ pub fn glyphs(n: u64, out: &Path, seed: u64) -> CliResult<ResultsDoc> {
     let mut doc = ResultsDoc::new("reference data glyphs", started);
     doc.seed = Some(seed);
     let classes: Vec<_> = (0..10)
-        .map(|k| json!({"class": k, "name": CLASS_NAMES[k], "count": counts[k],
-                        "true_probability": CLASS_PROBABILITIES[k]}))
+        .map(|k| {
+            json!({"class": k, "name": CLASS_NAMES[k], "count": counts[k],
+                        "true_probability": CLASS_PROBABILITIES[k]})
+        })
         .collect();
     doc.results.push(ResultRow {
         metric: "glyphs".into(),
@@ -108,7 +116,9 @@ pub fn hmm_text(n: u64, out: &Path, seed: u64, planted_bias: bool) -> CliResult<
         let (text, log_p, tokens, extra) = match &bias {
             None => {
                 let ids = hmm.sample(&mut rng);
-                let lp = hmm.log_prob(&ids).map_err(|e| CliError::Internal(e.to_string()))?;
+                let lp = hmm
+                    .log_prob(&ids)
+                    .map_err(|e| CliError::Internal(e.to_string()))?;
                 (hmm.decode(&ids), lp, ids.len(), json!({}))
             }
             Some(b) => {
@@ -132,7 +142,9 @@ pub fn hmm_text(n: u64, out: &Path, seed: u64, planted_bias: bool) -> CliResult<
         body.push('\n');
     }
     write_atomic(out, body.as_bytes(), &[])?;
-    let (nll, tokens) = per_text.iter().fold((0.0, 0usize), |(a, b), t| (a + t.0, b + t.1));
+    let (nll, tokens) = per_text
+        .iter()
+        .fold((0.0, 0usize), |(a, b), t| (a + t.0, b + t.1));
     let ppl = (nll / tokens as f64).exp();
     let ci = bootstrap_items(&per_text, 1000, seed, |s| {
         let (a, b) = s.iter().fold((0.0, 0usize), |(a, b), t| (a + t.0, b + t.1));
@@ -178,7 +190,10 @@ pub fn hmm_text(n: u64, out: &Path, seed: u64, planted_bias: bool) -> CliResult<
 pub fn list() -> CliResult<ResultsDoc> {
     let started = Instant::now();
     let mut doc = ResultsDoc::new("reference list", started);
-    let rec = assay_provenance::InputRecord::of_bytes("bundled:reference/weights/glyph_classifier.safetensors", COMMITTED_WEIGHTS);
+    let rec = assay_provenance::InputRecord::of_bytes(
+        "bundled:reference/weights/glyph_classifier.safetensors",
+        COMMITTED_WEIGHTS,
+    );
     doc.results.push(ResultRow {
         metric: "classifier".into(),
         value: COMMITTED_WEIGHTS.len() as f64,
@@ -198,10 +213,15 @@ pub fn list() -> CliResult<ResultsDoc> {
 pub fn train(family: &str, out: &Path, steps: Option<usize>) -> CliResult<ResultsDoc> {
     let started = Instant::now();
     if family != "classifier" {
-        return Err(CliError::Usage(format!("unknown family '{family}' (available: classifier)")));
+        return Err(CliError::Usage(format!(
+            "unknown family '{family}' (available: classifier)"
+        )));
     }
     if out.exists() {
-        return Err(CliError::Usage(format!("{}: exists (Assay never writes over files)", out.display())));
+        return Err(CliError::Usage(format!(
+            "{}: exists (Assay never writes over files)",
+            out.display()
+        )));
     }
     let cfg = TrainConfig::default();
     let internal = |e: candle_core::Error| CliError::Internal(format!("training: {e}"));
@@ -216,7 +236,8 @@ pub fn train(family: &str, out: &Path, steps: Option<usize>) -> CliResult<Result
     let bytes = safetensors::serialize(tensors.iter().map(|(k, v)| (k.as_str(), v)), None)
         .map_err(|e| CliError::Internal(format!("safetensors: {e}")))?;
     write_atomic(out, &bytes, &[])?;
-    let committed = candle_core::safetensors::load_buffer(COMMITTED_WEIGHTS, &Device::Cpu).map_err(internal)?;
+    let committed =
+        candle_core::safetensors::load_buffer(COMMITTED_WEIGHTS, &Device::Cpu).map_err(internal)?;
     let mut max_diff = 0f64;
     for (name, t) in &tensors {
         let c = committed

@@ -185,11 +185,19 @@ impl ClipPreprocess {
             path: path.to_path_buf(),
             msg: format!("{what} is not supported (Assay implements CLIP's own preprocessing)"),
         };
-        if !p.do_resize || !p.do_center_crop || !p.do_rescale || !p.do_normalize || !p.do_convert_rgb {
+        if !p.do_resize
+            || !p.do_center_crop
+            || !p.do_rescale
+            || !p.do_normalize
+            || !p.do_convert_rgb
+        {
             return Err(unsupported("turning off a preprocessing step"));
         }
         if p.resample != 3 {
-            return Err(unsupported(&format!("resample {} (only 3, bicubic)", p.resample)));
+            return Err(unsupported(&format!(
+                "resample {} (only 3, bicubic)",
+                p.resample
+            )));
         }
         let shortest_edge = match &p.size {
             None => image_size,
@@ -249,7 +257,8 @@ impl ClipPreprocess {
                     continue;
                 }
                 let src = ((py - top_pad) * rw + (px - left_pad)) * 3;
-                data[(y * cw + x) * 3..(y * cw + x) * 3 + 3].copy_from_slice(&resized[src..src + 3]);
+                data[(y * cw + x) * 3..(y * cw + x) * 3 + 3]
+                    .copy_from_slice(&resized[src..src + 3]);
             }
         }
         Rgb8 {
@@ -401,7 +410,10 @@ impl Clip {
         }
         let config: ConfigJson = read_json(&config_path)?;
         let (t, v) = (&config.text_config, &config.vision_config);
-        for (act, eps) in [(&t.hidden_act, t.layer_norm_eps), (&v.hidden_act, v.layer_norm_eps)] {
+        for (act, eps) in [
+            (&t.hidden_act, t.layer_norm_eps),
+            (&v.hidden_act, v.layer_norm_eps),
+        ] {
             if act != "quick_gelu" || (eps - 1e-5).abs() > 1e-12 {
                 return Err(bad(
                     &config_path,
@@ -440,13 +452,17 @@ impl Clip {
             image_size: v.image_size,
             patch_size: v.patch_size,
         };
-        let weights_err = |e: candle_core::Error| bad(&weights[0], format!("does not fit config.json: {e}"));
+        let weights_err =
+            |e: candle_core::Error| bad(&weights[0], format!("does not fit config.json: {e}"));
         let text = ClipTextTransformer::new(vb.pp("text_model"), &text_cfg).map_err(weights_err)?;
         let vision =
             ClipVisionTransformer::new(vb.pp("vision_model"), &vision_cfg).map_err(weights_err)?;
-        let text_projection =
-            candle_nn::linear_no_bias(t.hidden_size, config.projection_dim, vb.pp("text_projection"))
-                .map_err(weights_err)?;
+        let text_projection = candle_nn::linear_no_bias(
+            t.hidden_size,
+            config.projection_dim,
+            vb.pp("text_projection"),
+        )
+        .map_err(weights_err)?;
         let visual_projection = candle_nn::linear_no_bias(
             v.hidden_size,
             config.projection_dim,
@@ -454,16 +470,24 @@ impl Clip {
         )
         .map_err(weights_err)?;
 
-        let (tok_json, vocab, merges) =
-            (dir.join("tokenizer.json"), dir.join("vocab.json"), dir.join("merges.txt"));
+        let (tok_json, vocab, merges) = (
+            dir.join("tokenizer.json"),
+            dir.join("vocab.json"),
+            dir.join("merges.txt"),
+        );
         let (mut tokenizer, tok_files) = if tok_json.is_file() {
             let tk = Tokenizer::from_file(&tok_json)
                 .map_err(|e| bad(&tok_json, format!("cannot load the tokenizer: {e}")))?;
             (tk, vec![tok_json])
         } else if vocab.is_file() && merges.is_file() {
-            (tokenizer_from_vocab_merges(&vocab, &merges)?, vec![vocab, merges])
+            (
+                tokenizer_from_vocab_merges(&vocab, &merges)?,
+                vec![vocab, merges],
+            )
         } else {
-            return Err(missing("tokenizer (tokenizer.json, or vocab.json + merges.txt)"));
+            return Err(missing(
+                "tokenizer (tokenizer.json, or vocab.json + merges.txt)",
+            ));
         };
         tokenizer
             .with_truncation(Some(TruncationParams {
@@ -527,7 +551,9 @@ impl Clip {
             let max = ids.iter().copied().max().unwrap_or(0);
             ids.iter().position(|&i| i == max).unwrap_or(0)
         } else {
-            ids.iter().position(|&i| i == self.eos_token_id).unwrap_or(0)
+            ids.iter()
+                .position(|&i| i == self.eos_token_id)
+                .unwrap_or(0)
         }
     }
 
@@ -550,7 +576,9 @@ impl Clip {
         let hidden = self.text.forward_with_mask(&ids, usize::MAX)?;
         let d = hidden.dim(2)?;
         let rows = Tensor::from_vec(rows, batch.len(), &self.device)?;
-        let pooled = hidden.reshape((batch.len() * len, d))?.index_select(&rows, 0)?;
+        let pooled = hidden
+            .reshape((batch.len() * len, d))?
+            .index_select(&rows, 0)?;
         Ok(self.text_projection.forward(&pooled)?.to_vec2()?)
     }
 
@@ -585,7 +613,11 @@ impl Clip {
     }
 
     /// Embeddings of captions, `batch_size` at a time, and whether each was truncated.
-    pub fn embed_texts(&self, texts: &[String], batch_size: usize) -> Result<(Vec<Vec<f32>>, Vec<bool>)> {
+    pub fn embed_texts(
+        &self,
+        texts: &[String],
+        batch_size: usize,
+    ) -> Result<(Vec<Vec<f32>>, Vec<bool>)> {
         let tokens = self.tokenize(texts)?;
         let mut out = Vec::with_capacity(texts.len());
         for batch in tokens.chunks(batch_size.max(1)) {

@@ -13,10 +13,10 @@ use crate::inception::load_weight_map;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::qwen2;
-use std::sync::Mutex;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use tokenizers::Tokenizer;
 
 /// The architectures `config.json`'s `model_type` may name: GPT-2 (written here) and Qwen2,
@@ -141,7 +141,9 @@ impl Arch {
     fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         match self {
             Arch::Gpt2(net) => net.logits(hidden),
-            Arch::Qwen2 { lm_head, .. } => Ok(hidden.matmul(&lm_head.t()?)?.to_dtype(DType::F32)?),
+            Arch::Qwen2 { lm_head, .. } => {
+                Ok(hidden.matmul(&lm_head.t()?)?.to_dtype(DType::F32)?)
+            }
         }
     }
 }
@@ -178,7 +180,10 @@ fn qwen2_config(doc: serde_json::Value, path: &Path) -> Result<(qwen2::Config, O
         .and_then(|t| t.as_str())
         .unwrap_or("default");
     if rope_type != "default" || j.rope_scaling.as_ref().is_some_and(|v| !v.is_null()) {
-        return Err(bad(path, format!("RoPE scaling '{rope_type}' is not supported (default only)")));
+        return Err(bad(
+            path,
+            format!("RoPE scaling '{rope_type}' is not supported (default only)"),
+        ));
     }
     let rope_theta = params
         .and_then(|p| p.get("rope_theta"))
@@ -186,7 +191,10 @@ fn qwen2_config(doc: serde_json::Value, path: &Path) -> Result<(qwen2::Config, O
         .or(j.rope_theta)
         .unwrap_or(10000.0);
     if j.hidden_act != "silu" {
-        return Err(bad(path, format!("hidden_act '{}' is not supported (silu)", j.hidden_act)));
+        return Err(bad(
+            path,
+            format!("hidden_act '{}' is not supported (silu)", j.hidden_act),
+        ));
     }
     // transformers applies the sliding window only when use_sliding_window is set.
     let window = match (j.use_sliding_window, j.sliding_window) {
@@ -246,8 +254,9 @@ impl LogProbScorer {
         if !config_path.is_file() {
             return Err(missing("config.json"));
         }
-        let text = std::fs::read(&config_path)
-            .map_err(|e| ModelError::Input(format!("{}: cannot read: {e}", config_path.display())))?;
+        let text = std::fs::read(&config_path).map_err(|e| {
+            ModelError::Input(format!("{}: cannot read: {e}", config_path.display()))
+        })?;
         let doc: serde_json::Value = serde_json::from_slice(&text)
             .map_err(|e| bad(&config_path, format!("not valid JSON: {e}")))?;
         let model_type = doc["model_type"].as_str().unwrap_or("").to_string();
@@ -269,7 +278,8 @@ impl LogProbScorer {
             tensors.extend(load_weight_map(w)?.tensors);
         }
         let vb = VarBuilder::from_tensors(tensors, dtype, device);
-        let unfit = |e: candle_core::Error| bad(&weights[0], format!("does not fit config.json: {e}"));
+        let unfit =
+            |e: candle_core::Error| bad(&weights[0], format!("does not fit config.json: {e}"));
         let (arch, bos, context) = if model_type == "gpt2" {
             let config: Gpt2Config = serde_json::from_value(doc)
                 .map_err(|e| bad(&config_path, format!("not a GPT-2 config: {e}")))?;
@@ -285,7 +295,10 @@ impl LogProbScorer {
             let head = if vb.contains_tensor("lm_head.weight") {
                 vb.get((config.vocab_size, config.hidden_size), "lm_head.weight")
             } else {
-                vb.get((config.vocab_size, config.hidden_size), "model.embed_tokens.weight")
+                vb.get(
+                    (config.vocab_size, config.hidden_size),
+                    "model.embed_tokens.weight",
+                )
             }
             .map_err(unfit)?;
             let arch = Arch::Qwen2 {
@@ -390,7 +403,11 @@ impl LogProbScorer {
         let mut done = 0;
         let mut results: Vec<Option<(Vec<TokenScore>, WindowAccount)>> = vec![None; jobs.len()];
         for batch in order.chunks(opts.batch_size.max(1)) {
-            let t = batch.iter().map(|&j| jobs[j].2 - jobs[j].1).max().unwrap_or(0);
+            let t = batch
+                .iter()
+                .map(|&j| jobs[j].2 - jobs[j].1)
+                .max()
+                .unwrap_or(0);
             let mut flat = Vec::with_capacity(batch.len() * t);
             let mut lengths = Vec::with_capacity(batch.len());
             for &j in batch {
@@ -406,7 +423,14 @@ impl LogProbScorer {
                 let first = prev_end.max(b + 1);
                 let target_len = e - prev_end;
                 if first >= e {
-                    results[j] = Some((Vec::new(), WindowAccount { target_len, scored: 0, nll: 0.0 }));
+                    results[j] = Some((
+                        Vec::new(),
+                        WindowAccount {
+                            target_len,
+                            scored: 0,
+                            nll: 0.0,
+                        },
+                    ));
                     continue;
                 }
                 // Hidden state at p − 1 predicts token p.
@@ -418,7 +442,11 @@ impl LogProbScorer {
                     .map(|(row, p)| token_score(row, seqs[s][p], p))
                     .collect();
                 let nll = -scores.iter().map(|t| t.logprob).sum::<f64>();
-                let account = WindowAccount { target_len, scored: scores.len(), nll };
+                let account = WindowAccount {
+                    target_len,
+                    scored: scores.len(),
+                    nll,
+                };
                 results[j] = Some((scores, account));
             }
             done += batch.len();
@@ -480,7 +508,10 @@ mod tests {
         // Fits: one window, every token after the first scored.
         assert_eq!(windows(5, 8, 4), vec![(0, 5, 0)]);
         // Overlapping: later windows score only what lies past the previous end.
-        assert_eq!(windows(10, 4, 2), vec![(0, 4, 0), (2, 6, 4), (4, 8, 6), (6, 10, 8)]);
+        assert_eq!(
+            windows(10, 4, 2),
+            vec![(0, 4, 0), (2, 6, 4), (4, 8, 6), (6, 10, 8)]
+        );
         // stride == max_length: a window's first token has no context and is not scored
         // (window (4, 8) scores 5..8; window (8, 9) scores nothing).
         assert_eq!(windows(9, 4, 4), vec![(0, 4, 0), (4, 8, 4), (8, 9, 8)]);

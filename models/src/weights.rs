@@ -214,9 +214,7 @@ mod tests {
     #[test]
     fn hub_ids_are_looked_up_in_the_hub_cache_layout() {
         let hub = tempfile::tempdir().unwrap();
-        let snap = hub
-            .path()
-            .join("models--org--tiny-clip/snapshots/abc123");
+        let snap = hub.path().join("models--org--tiny-clip/snapshots/abc123");
         std::fs::create_dir_all(&snap).unwrap();
         let is_model = |d: &Path| d.join("config.json").is_file();
         // SAFETY: the only test in this crate that sets HF_HUB_CACHE.

@@ -19,18 +19,30 @@ fn golden() -> Value {
 }
 
 fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 fn ids(v: &Value) -> Vec<u32> {
-    v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
 }
 
 /// Largest absolute difference relative to the golden's largest magnitude.
 fn rel_err(got: &[f32], want: &[f32]) -> f32 {
     assert_eq!(got.len(), want.len());
     let scale = want.iter().fold(0f32, |m, x| m.max(x.abs()));
-    got.iter().zip(want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max) / scale
+    got.iter()
+        .zip(want)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0f32, f32::max)
+        / scale
 }
 
 fn model() -> Clip {
@@ -106,7 +118,10 @@ fn token_ids_and_text_embeddings_match_transformers() {
     assert!(tokens.iter().all(|t| t.ids.len() <= 77));
     // Batches of mixed lengths: the padding must not reach the pooled token.
     let mut worst = 0f32;
-    for chunk in tokens.chunks(7).zip(g["texts"].as_array().unwrap().chunks(7)) {
+    for chunk in tokens
+        .chunks(7)
+        .zip(g["texts"].as_array().unwrap().chunks(7))
+    {
         let got = clip.embed_tokens(chunk.0).unwrap();
         for (e, want) in got.iter().zip(chunk.1) {
             let err = rel_err(e, &floats(&want["embedding"]));
@@ -122,7 +137,13 @@ fn a_tokenizer_built_from_vocab_and_merges_gives_the_same_ids() {
     let g = golden();
     let src = parity_dir().join("clip/model");
     let tmp = tempfile::tempdir().unwrap();
-    for f in ["config.json", "model.safetensors", "vocab.json", "merges.txt", "preprocessor_config.json"] {
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "vocab.json",
+        "merges.txt",
+        "preprocessor_config.json",
+    ] {
         std::fs::copy(src.join(f), tmp.path().join(f)).unwrap();
     }
     let clip = Clip::load(tmp.path(), &Device::Cpu).unwrap();
@@ -137,10 +158,17 @@ fn a_tokenizer_built_from_vocab_and_merges_gives_the_same_ids() {
 #[test]
 fn a_folder_without_weights_says_what_a_clip_folder_holds() {
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(parity_dir().join("clip/model/config.json"), tmp.path().join("config.json")).unwrap();
+    std::fs::copy(
+        parity_dir().join("clip/model/config.json"),
+        tmp.path().join("config.json"),
+    )
+    .unwrap();
     let msg = match Clip::load(tmp.path(), &Device::Cpu) {
         Err(e) => e.to_string(),
         Ok(_) => panic!("loaded a folder without weights"),
     };
-    assert!(msg.contains("model.safetensors") && msg.contains("tokenizer.json"), "{msg}");
+    assert!(
+        msg.contains("model.safetensors") && msg.contains("tokenizer.json"),
+        "{msg}"
+    );
 }

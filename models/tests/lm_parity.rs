@@ -170,11 +170,17 @@ fn half_precision_scores_stay_close_to_f32() {
     for m in ["gpt2", "qwen2"] {
         let o = opts(true, 64, 32, 4);
         let f32_lm = LogProbScorer::load(&dir().join(m), &Device::Cpu, DType::F32).unwrap();
-        let seq = f32_lm.ids_for("The quick brown fox jumps over the lazy dog.", &o).unwrap();
-        let want = &f32_lm.score_ids(std::slice::from_ref(&seq), &o, &|_, _| {}).unwrap()[0];
+        let seq = f32_lm
+            .ids_for("The quick brown fox jumps over the lazy dog.", &o)
+            .unwrap();
+        let want = &f32_lm
+            .score_ids(std::slice::from_ref(&seq), &o, &|_, _| {})
+            .unwrap()[0];
         for dtype in [DType::BF16, DType::F16] {
             let lm = LogProbScorer::load(&dir().join(m), &Device::Cpu, dtype).unwrap();
-            let got = &lm.score_ids(std::slice::from_ref(&seq), &o, &|_, _| {}).unwrap()[0];
+            let got = &lm
+                .score_ids(std::slice::from_ref(&seq), &o, &|_, _| {})
+                .unwrap()[0];
             let worst = got
                 .tokens
                 .iter()

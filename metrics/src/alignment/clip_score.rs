@@ -116,7 +116,11 @@ impl ClipScoreAccumulator {
     }
 
     /// Adds the image–caption pairs of one batch; returns their per-image scores.
-    pub fn update(&mut self, images: &[Vec<f32>], captions: &[Vec<f32>]) -> Result<&[f64], MetricError> {
+    pub fn update(
+        &mut self,
+        images: &[Vec<f32>],
+        captions: &[Vec<f32>],
+    ) -> Result<&[f64], MetricError> {
         if images.len() != captions.len() {
             return Err(MetricError::InvalidInput(format!(
                 "{} image embeddings but {} caption embeddings",
@@ -181,9 +185,19 @@ mod tests {
 
     #[test]
     fn signature_names_the_convention_prefix_and_model() {
-        let s = signature(Convention::Hessel { weight: 2.5 }, "A photo depicts ", "openai/clip");
-        assert!(s.starts_with("conv:hessel|w:2.5|prefix:\"A photo depicts \"|model:openai/clip|version:assay-"), "{s}");
-        assert!(signature(Convention::Torchmetrics, "", "m").starts_with("conv:torchmetrics|w:100|prefix:\"\"|"));
+        let s = signature(
+            Convention::Hessel { weight: 2.5 },
+            "A photo depicts ",
+            "openai/clip",
+        );
+        assert!(
+            s.starts_with(
+                "conv:hessel|w:2.5|prefix:\"A photo depicts \"|model:openai/clip|version:assay-"
+            ),
+            "{s}"
+        );
+        assert!(signature(Convention::Torchmetrics, "", "m")
+            .starts_with("conv:torchmetrics|w:100|prefix:\"\"|"));
     }
 
     #[test]
@@ -222,7 +236,9 @@ mod tests {
         b.update(&ims[2..], &caps[2..]).unwrap();
         a.merge(b).unwrap();
         assert_eq!(a.finalize().unwrap(), whole.finalize().unwrap());
-        assert!(a.merge(ClipScoreAccumulator::new(Convention::Torchmetrics)).is_err());
+        assert!(a
+            .merge(ClipScoreAccumulator::new(Convention::Torchmetrics))
+            .is_err());
         let ci = bootstrap_mean(&whole.per_item, 200, 1, |s| conv.aggregate(s)).unwrap();
         let v = whole.finalize().unwrap();
         assert!(ci.low <= v && v <= ci.high, "{ci:?} vs {v}");

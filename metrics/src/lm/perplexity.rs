@@ -91,9 +91,15 @@ pub fn signature(c: &ScoringConfig) -> String {
 }
 
 /// Bootstrap intervals over texts: (corpus perplexity, mean per-text perplexity).
-pub fn bootstrap(texts: &[TextNll], resamples: usize, seed: u64) -> Result<(Interval, Interval), MetricError> {
+pub fn bootstrap(
+    texts: &[TextNll],
+    resamples: usize,
+    seed: u64,
+) -> Result<(Interval, Interval), MetricError> {
     let corpus = bootstrap_items(texts, resamples, seed, |s| {
-        let (nll, n) = s.iter().fold((0.0, 0usize), |(a, b), t| (a + t.nll, b + t.tokens));
+        let (nll, n) = s
+            .iter()
+            .fold((0.0, 0usize), |(a, b), t| (a + t.nll, b + t.tokens));
         (nll / n as f64).exp()
     })?;
     let mean = bootstrap_items(texts, resamples, seed, |s| {
@@ -108,14 +114,27 @@ mod tests {
 
     #[test]
     fn signature_names_the_scoring_configuration() {
-        let c = ScoringConfig { model: "gpt2".into(), add_bos: true, max_length: 1024, stride: 512, dtype: "f32".into() };
-        assert!(signature(&c).starts_with("model:gpt2|bos:yes|max_length:1024|stride:512|dtype:f32|version:assay-"));
+        let c = ScoringConfig {
+            model: "gpt2".into(),
+            add_bos: true,
+            max_length: 1024,
+            stride: 512,
+            dtype: "f32".into(),
+        };
+        assert!(signature(&c)
+            .starts_with("model:gpt2|bos:yes|max_length:1024|stride:512|dtype:f32|version:assay-"));
     }
 
     #[test]
     fn corpus_weights_tokens_and_mean_weights_texts() {
-        let a = TextNll { nll: 2.0f64.ln() * 3.0, tokens: 3 }; // ppl 2
-        let b = TextNll { nll: 8.0f64.ln(), tokens: 1 }; // ppl 8
+        let a = TextNll {
+            nll: 2.0f64.ln() * 3.0,
+            tokens: 3,
+        }; // ppl 2
+        let b = TextNll {
+            nll: 8.0f64.ln(),
+            tokens: 1,
+        }; // ppl 8
         let mut acc = PerplexityAccumulator::default();
         acc.update(a).unwrap();
         acc.update(b).unwrap();
@@ -128,8 +147,15 @@ mod tests {
         right.update(b).unwrap();
         left.merge(&right);
         assert_eq!(left, acc);
-        assert!(acc.update(TextNll { nll: 1.0, tokens: 0 }).is_err());
+        assert!(acc
+            .update(TextNll {
+                nll: 1.0,
+                tokens: 0
+            })
+            .is_err());
         let (c, m) = bootstrap(&[a, b, a], 300, 7).unwrap();
-        assert!(c.low <= c.high && m.low <= m.high && c.low >= 2.0 - 1e-12 && m.high <= 8.0 + 1e-12);
+        assert!(
+            c.low <= c.high && m.low <= m.high && c.low >= 2.0 - 1e-12 && m.high <= 8.0 + 1e-12
+        );
     }
 }

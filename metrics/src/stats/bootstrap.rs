@@ -171,4 +171,3 @@ mod tests {
         assert_ne!(a, c);
     }
 }
-

@@ -158,7 +158,13 @@ fn pil_fixed_weights(windows: &[Window]) -> Vec<(usize, Vec<i32>)> {
             let k = w
                 .weights
                 .iter()
-                .map(|&k| if k < 0.0 { (-0.5 + k * one) as i32 } else { (0.5 + k * one) as i32 })
+                .map(|&k| {
+                    if k < 0.0 {
+                        (-0.5 + k * one) as i32
+                    } else {
+                        (0.5 + k * one) as i32
+                    }
+                })
                 .collect();
             (w.start, k)
         })

@@ -26,7 +26,8 @@ pub const CLASS_NAMES: [&str; 10] = [
 ];
 
 /// P(class): unequal on purpose; sums to 1.
-pub const CLASS_PROBABILITIES: [f64; 10] = [0.16, 0.14, 0.12, 0.11, 0.10, 0.09, 0.08, 0.08, 0.07, 0.05];
+pub const CLASS_PROBABILITIES: [f64; 10] =
+    [0.16, 0.14, 0.12, 0.11, 0.10, 0.09, 0.08, 0.08, 0.07, 0.05];
 
 /// Standard deviation of the pixel noise, in grey levels.
 pub const NOISE_SIGMA: f64 = 8.0;
@@ -54,7 +55,11 @@ fn segment_distance(p: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
     let (vx, vy) = (b.0 - a.0, b.1 - a.1);
     let (wx, wy) = (p.0 - a.0, p.1 - a.1);
     let len2 = vx * vx + vy * vy;
-    let t = if len2 == 0.0 { 0.0 } else { ((wx * vx + wy * vy) / len2).clamp(0.0, 1.0) };
+    let t = if len2 == 0.0 {
+        0.0
+    } else {
+        ((wx * vx + wy * vy) / len2).clamp(0.0, 1.0)
+    };
     let (dx, dy) = (wx - t * vx, wy - t * vy);
     (dx * dx + dy * dy).sqrt()
 }
@@ -94,7 +99,11 @@ fn shape_distance(class: usize, q: (f64, f64), s: f64) -> f64 {
             if q.1 <= 0.0 {
                 (r - s).abs()
             } else {
-                segment_distance(q, (s, 0.0), (s, 0.0)).min(segment_distance(q, (-s, 0.0), (-s, 0.0)))
+                segment_distance(q, (s, 0.0), (s, 0.0)).min(segment_distance(
+                    q,
+                    (-s, 0.0),
+                    (-s, 0.0),
+                ))
             }
         }
         6 => segment_distance(q, (-s, -s), (s, s)).min(segment_distance(q, (-s, s), (s, -s))),
@@ -146,7 +155,11 @@ pub fn glyph(seed: u64, index: u64) -> Glyph {
     };
     let pixels = render(&params)
         .into_iter()
-        .map(|ink| (255.0 * ink + NOISE_SIGMA * normal(&mut rng)).round().clamp(0.0, 255.0) as u8)
+        .map(|ink| {
+            (255.0 * ink + NOISE_SIGMA * normal(&mut rng))
+                .round()
+                .clamp(0.0, 255.0) as u8
+        })
         .collect();
     Glyph { pixels, params }
 }
@@ -191,15 +204,24 @@ mod tests {
     #[test]
     fn shapes_put_ink_where_their_outline_is() {
         // An unrotated ring of radius 8 at the centre: ink on the circle, none at the centre.
-        let p = GlyphParams { class: 0, cx: 14.0, cy: 14.0, size: 8.0, rotation: 0.0, width: 2.0 };
+        let p = GlyphParams {
+            class: 0,
+            cx: 14.0,
+            cy: 14.0,
+            size: 8.0,
+            rotation: 0.0,
+            width: 2.0,
+        };
         let ink = render(&p);
         assert_eq!(ink[14 * SIZE + 14], 0.0);
         assert!(ink[14 * SIZE + 21] > 0.9, "{}", ink[14 * SIZE + 21]); // (21.5, 14.5): r ≈ 7.5
-        // A dot is filled.
+                                                                       // A dot is filled.
         let dot = render(&GlyphParams { class: 9, ..p });
         assert_eq!(dot[14 * SIZE + 14], 1.0);
         // Every class draws something, and distinct classes draw distinct images.
-        let images: Vec<Vec<f64>> = (0..10).map(|k| render(&GlyphParams { class: k, ..p })).collect();
+        let images: Vec<Vec<f64>> = (0..10)
+            .map(|k| render(&GlyphParams { class: k, ..p }))
+            .collect();
         for (k, im) in images.iter().enumerate() {
             let total: f64 = im.iter().sum();
             assert!(total > 10.0, "{}: {total}", CLASS_NAMES[k]);

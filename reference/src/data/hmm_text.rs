@@ -52,7 +52,9 @@ pub enum HmmError {
 }
 
 fn made_up_words(rng: &mut ChaCha8Rng, n: usize, avoid: &[String]) -> Vec<String> {
-    const ONSETS: [&str; 14] = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z"];
+    const ONSETS: [&str; 14] = [
+        "b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z",
+    ];
     const VOWELS: [&str; 5] = ["a", "e", "i", "o", "u"];
     let mut out: Vec<String> = Vec::with_capacity(n);
     while out.len() < n {
@@ -87,7 +89,9 @@ impl Hmm {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let words = made_up_words(&mut rng, WORDS, &[]);
         let initial = dirichlet(&mut rng, 1.0, STATES);
-        let transition = (0..STATES).map(|_| dirichlet(&mut rng, 0.5, STATES)).collect();
+        let transition = (0..STATES)
+            .map(|_| dirichlet(&mut rng, 0.5, STATES))
+            .collect();
         let emission = (0..STATES)
             .map(|_| {
                 let end = rng.random_range(0.05..0.3);
@@ -132,9 +136,11 @@ impl Hmm {
             if w == END {
                 ids.push(self.end_token());
             } else {
-                let id = self.words.iter().position(|v| v == w).ok_or_else(|| HmmError::UnknownWord {
-                    position: i,
-                    word: w.to_string(),
+                let id = self.words.iter().position(|v| v == w).ok_or_else(|| {
+                    HmmError::UnknownWord {
+                        position: i,
+                        word: w.to_string(),
+                    }
                 })?;
                 ids.push(id);
             }
@@ -144,7 +150,13 @@ impl Hmm {
 
     pub fn decode(&self, ids: &[usize]) -> String {
         ids.iter()
-            .map(|&t| if t == self.end_token() { END } else { self.words[t].as_str() })
+            .map(|&t| {
+                if t == self.end_token() {
+                    END
+                } else {
+                    self.words[t].as_str()
+                }
+            })
             .collect::<Vec<_>>()
             .join(" ")
     }
@@ -155,10 +167,14 @@ impl Hmm {
         let end = self.end_token();
         match ids.split_last() {
             None => return Err(HmmError::Empty),
-            Some((&last, rest)) if last != end || rest.contains(&end) => return Err(HmmError::BadEnd),
+            Some((&last, rest)) if last != end || rest.contains(&end) => {
+                return Err(HmmError::BadEnd)
+            }
             _ => {}
         }
-        let mut alpha: Vec<f64> = (0..STATES).map(|s| self.initial[s] * self.emission[s][ids[0]]).collect();
+        let mut alpha: Vec<f64> = (0..STATES)
+            .map(|s| self.initial[s] * self.emission[s][ids[0]])
+            .collect();
         let mut log_p = 0.0;
         for (t, &tok) in ids.iter().enumerate() {
             if t > 0 {
@@ -228,10 +244,15 @@ impl PlantedBias {
         let extra = made_up_words(&mut rng, 14, &hmm.words);
         let cap = |w: &String| {
             let mut c = w.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
         };
         PlantedBias {
-            group_names: [extra[0..5].iter().map(cap).collect(), extra[5..10].iter().map(cap).collect()],
+            group_names: [
+                extra[0..5].iter().map(cap).collect(),
+                extra[5..10].iter().map(cap).collect(),
+            ],
             attributes: extra[10..14].to_vec(),
         }
     }
@@ -241,7 +262,8 @@ impl PlantedBias {
         let names = &self.group_names[group];
         let name = names[rng.random_range(0..names.len())].clone();
         let planted = rng.random::<f64>() < ATTRIBUTE_RATE[group];
-        let attribute = planted.then(|| self.attributes[rng.random_range(0..self.attributes.len())].clone());
+        let attribute =
+            planted.then(|| self.attributes[rng.random_range(0..self.attributes.len())].clone());
         let body = hmm.sample(rng);
         let mut log_p = 0.5f64.ln() - (names.len() as f64).ln();
         log_p += if planted {
@@ -254,7 +276,14 @@ impl PlantedBias {
         words.extend(attribute.clone());
         let tokens = words.len() + body.len();
         let text = format!("{} {}", words.join(" "), hmm.decode(&body));
-        BiasedText { text, group, name, attribute, log_prob: log_p, tokens }
+        BiasedText {
+            text,
+            group,
+            name,
+            attribute,
+            log_prob: log_p,
+            tokens,
+        }
     }
 }
 
@@ -269,11 +298,21 @@ mod tests {
         let fresh = Hmm::generate(DEFAULT_SEED);
         assert_eq!(committed.seed, DEFAULT_SEED);
         assert_eq!(fresh.words, committed.words);
-        let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() <= 1e-12 * x.abs().max(1e-300));
+        let close = |a: &[f64], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .all(|(x, y)| (x - y).abs() <= 1e-12 * x.abs().max(1e-300))
+        };
         assert!(close(&fresh.initial, &committed.initial));
         for s in 0..STATES {
-            assert!(close(&fresh.transition[s], &committed.transition[s]), "transition {s}");
-            assert!(close(&fresh.emission[s], &committed.emission[s]), "emission {s}");
+            assert!(
+                close(&fresh.transition[s], &committed.transition[s]),
+                "transition {s}"
+            );
+            assert!(
+                close(&fresh.emission[s], &committed.emission[s]),
+                "emission {s}"
+            );
         }
     }
 
@@ -303,7 +342,10 @@ mod tests {
         let lp = h.log_prob(&ids).unwrap();
         assert!((lp - total.ln()).abs() < 1e-10, "{lp} vs {}", total.ln());
         assert_eq!(h.log_prob(&[3, 17]), Err(HmmError::BadEnd));
-        assert_eq!(h.log_prob(&[h.end_token(), 3, h.end_token()]), Err(HmmError::BadEnd));
+        assert_eq!(
+            h.log_prob(&[h.end_token(), 3, h.end_token()]),
+            Err(HmmError::BadEnd)
+        );
     }
 
     #[test]
@@ -311,17 +353,25 @@ mod tests {
         // P(a text has exactly one token) = Σ_s π_s · end_s; summing the forward probability of
         // every one-token text must give it.
         let h = Hmm::default_model();
-        let p_one: f64 = (0..STATES).map(|s| h.initial[s] * h.emission[s][h.end_token()]).sum();
+        let p_one: f64 = (0..STATES)
+            .map(|s| h.initial[s] * h.emission[s][h.end_token()])
+            .sum();
         let got = h.log_prob(&[h.end_token()]).unwrap().exp();
         assert!((got - p_one).abs() < 1e-15);
         // Two tokens: Σ over words w of P(w .) = Σ_s π_s (1 − end_s) Σ_r A_sr end_r.
         let want: f64 = (0..STATES)
             .map(|s| {
                 let e = h.emission[s][h.end_token()];
-                h.initial[s] * (1.0 - e) * (0..STATES).map(|r| h.transition[s][r] * h.emission[r][h.end_token()]).sum::<f64>()
+                h.initial[s]
+                    * (1.0 - e)
+                    * (0..STATES)
+                        .map(|r| h.transition[s][r] * h.emission[r][h.end_token()])
+                        .sum::<f64>()
             })
             .sum();
-        let got: f64 = (0..WORDS).map(|w| h.log_prob(&[w, h.end_token()]).unwrap().exp()).sum();
+        let got: f64 = (0..WORDS)
+            .map(|w| h.log_prob(&[w, h.end_token()]).unwrap().exp())
+            .sum();
         assert!((got - want).abs() < 1e-12, "{got} vs {want}");
     }
 
@@ -332,7 +382,10 @@ mod tests {
         assert_eq!(h.encode(&h.decode(&ids)).unwrap(), ids);
         assert_eq!(
             h.encode("zzzz ."),
-            Err(HmmError::UnknownWord { position: 0, word: "zzzz".into() })
+            Err(HmmError::UnknownWord {
+                position: 0,
+                word: "zzzz".into()
+            })
         );
     }
 
@@ -350,8 +403,13 @@ mod tests {
         for g in 0..2 {
             let rate = with[g] as f64 / n[g] as f64;
             // ~2000 per group: the binomial standard error is ~0.011; allow 4 of them.
-            assert!((rate - ATTRIBUTE_RATE[g]).abs() < 0.045, "group {g}: {rate}");
+            assert!(
+                (rate - ATTRIBUTE_RATE[g]).abs() < 0.045,
+                "group {g}: {rate}"
+            );
         }
-        assert!(pb.group_names[0].iter().all(|n| !h.words.contains(&n.to_lowercase())));
+        assert!(pb.group_names[0]
+            .iter()
+            .all(|n| !h.words.contains(&n.to_lowercase())));
     }
 }

@@ -43,7 +43,10 @@ pub struct Outputs {
 
 impl GlyphClassifier {
     pub fn new(vb: VarBuilder) -> Result<Self> {
-        let pad = Conv2dConfig { padding: 1, ..Default::default() };
+        let pad = Conv2dConfig {
+            padding: 1,
+            ..Default::default()
+        };
         Ok(GlyphClassifier {
             conv1: candle_nn::conv2d(1, 16, 3, pad, vb.pp("conv1"))?,
             conv2: candle_nn::conv2d(16, 32, 3, pad, vb.pp("conv2"))?,
@@ -60,13 +63,21 @@ impl GlyphClassifier {
 
     /// The committed weights, as bundled in the binary.
     pub fn committed(device: &Device) -> Result<Self> {
-        Self::new(VarBuilder::from_slice_safetensors(COMMITTED_WEIGHTS, DType::F32, device)?)
+        Self::new(VarBuilder::from_slice_safetensors(
+            COMMITTED_WEIGHTS,
+            DType::F32,
+            device,
+        )?)
     }
 
     /// `x`: (n, 1, 28, 28) grey levels / 255.
     pub fn forward(&self, x: &Tensor) -> Result<Outputs> {
         let h = x.apply(&self.conv1)?.relu()?.max_pool2d(2)?;
-        let h = h.apply(&self.conv2)?.relu()?.max_pool2d(2)?.flatten_from(1)?;
+        let h = h
+            .apply(&self.conv2)?
+            .relu()?
+            .max_pool2d(2)?
+            .flatten_from(1)?;
         let features = h.apply(&self.fc1)?.relu()?;
         let logits = features.apply(&self.fc2)?;
         Ok(Outputs { features, logits })
@@ -75,7 +86,10 @@ impl GlyphClassifier {
 
 /// Glyph pixels (each 28 x 28 bytes) as the network's input.
 pub fn input(pixels: &[&[u8]], device: &Device) -> Result<Tensor> {
-    let data: Vec<f32> = pixels.iter().flat_map(|p| p.iter().map(|&v| v as f32 / 255.0)).collect();
+    let data: Vec<f32> = pixels
+        .iter()
+        .flat_map(|p| p.iter().map(|&v| v as f32 / 255.0))
+        .collect();
     Tensor::from_vec(data, (pixels.len(), 1, SIZE, SIZE), device)
 }
 
@@ -92,7 +106,13 @@ pub struct TrainConfig {
 
 impl Default for TrainConfig {
     fn default() -> Self {
-        TrainConfig { seed: 1000, train: 12_000, epochs: 3, batch: 64, learning_rate: 2e-3 }
+        TrainConfig {
+            seed: 1000,
+            train: 12_000,
+            epochs: 3,
+            batch: 64,
+            learning_rate: 2e-3,
+        }
     }
 }
 
@@ -107,7 +127,11 @@ impl TrainConfig {
 
 /// Trains from scratch; returns the variables and the mean loss of each epoch. `steps` stops
 /// early after that many optimiser steps (to keep the training code exercised in CI).
-pub fn train(cfg: &TrainConfig, steps: Option<usize>, device: &Device) -> Result<(VarMap, Vec<f64>)> {
+pub fn train(
+    cfg: &TrainConfig,
+    steps: Option<usize>,
+    device: &Device,
+) -> Result<(VarMap, Vec<f64>)> {
     let varmap = VarMap::new();
     {
         let mut init = ChaCha8Rng::seed_from_u64(cfg.seed);
@@ -115,14 +139,23 @@ pub fn train(cfg: &TrainConfig, steps: Option<usize>, device: &Device) -> Result
         for (name, shape, fan_in) in PARAMETERS {
             let bound = 1.0 / (fan_in as f64).sqrt();
             let n: usize = shape.iter().product();
-            let values: Vec<f32> = (0..n).map(|_| init.random_range(-bound..bound) as f32).collect();
-            data.insert(name.to_string(), Var::from_tensor(&Tensor::from_vec(values, shape, device)?)?);
+            let values: Vec<f32> = (0..n)
+                .map(|_| init.random_range(-bound..bound) as f32)
+                .collect();
+            data.insert(
+                name.to_string(),
+                Var::from_tensor(&Tensor::from_vec(values, shape, device)?)?,
+            );
         }
     }
     let net = GlyphClassifier::new(VarBuilder::from_varmap(&varmap, DType::F32, device))?;
     let mut opt = candle_nn::AdamW::new(
         varmap.all_vars(),
-        candle_nn::ParamsAdamW { lr: cfg.learning_rate, weight_decay: 0.0, ..Default::default() },
+        candle_nn::ParamsAdamW {
+            lr: cfg.learning_rate,
+            weight_decay: 0.0,
+            ..Default::default()
+        },
     )?;
     let data: Vec<glyphs::Glyph> = (0..cfg.train).map(|i| glyphs::glyph(cfg.seed, i)).collect();
     let mut order: Vec<usize> = (0..data.len()).collect();
@@ -155,14 +188,28 @@ pub fn train(cfg: &TrainConfig, steps: Option<usize>, device: &Device) -> Result
 }
 
 /// Accuracy of `net` on glyphs `from..from + n` of data set `seed`.
-pub fn accuracy(net: &GlyphClassifier, seed: u64, from: u64, n: u64, device: &Device) -> Result<f64> {
+pub fn accuracy(
+    net: &GlyphClassifier,
+    seed: u64,
+    from: u64,
+    n: u64,
+    device: &Device,
+) -> Result<f64> {
     let mut right = 0;
     let ids: Vec<u64> = (from..from + n).collect();
     for chunk in ids.chunks(256) {
         let gs: Vec<glyphs::Glyph> = chunk.iter().map(|&i| glyphs::glyph(seed, i)).collect();
         let pixels: Vec<&[u8]> = gs.iter().map(|g| g.pixels.as_slice()).collect();
-        let pred: Vec<u32> = net.forward(&input(&pixels, device)?)?.logits.argmax(D::Minus1)?.to_vec1()?;
-        right += pred.iter().zip(&gs).filter(|(p, g)| **p as usize == g.params.class).count();
+        let pred: Vec<u32> = net
+            .forward(&input(&pixels, device)?)?
+            .logits
+            .argmax(D::Minus1)?
+            .to_vec1()?;
+        right += pred
+            .iter()
+            .zip(&gs)
+            .filter(|(p, g)| **p as usize == g.params.class)
+            .count();
     }
     Ok(right as f64 / n as f64)
 }
@@ -181,7 +228,11 @@ mod tests {
 
     #[test]
     fn a_few_training_steps_lower_the_loss_and_are_reproducible() {
-        let cfg = TrainConfig { train: 640, epochs: 2, ..Default::default() };
+        let cfg = TrainConfig {
+            train: 640,
+            epochs: 2,
+            ..Default::default()
+        };
         let (a, la) = train(&cfg, None, &Device::Cpu).unwrap();
         let (_, lb) = train(&cfg, None, &Device::Cpu).unwrap();
         assert_eq!(la, lb, "training is seeded");
@@ -210,7 +261,11 @@ mod truth {
         let mut counts = [0f64; CLASSES];
         pred.iter().for_each(|&p| counts[p as usize] += 1.0);
         // Chi-square with 9 degrees of freedom against the truth; 27.9 is its 0.999 quantile.
-        let chi2: f64 = counts.iter().zip(CLASS_PROBABILITIES).map(|(c, p)| (c - 2000.0 * p).powi(2) / (2000.0 * p)).sum();
+        let chi2: f64 = counts
+            .iter()
+            .zip(CLASS_PROBABILITIES)
+            .map(|(c, p)| (c - 2000.0 * p).powi(2) / (2000.0 * p))
+            .sum();
         assert!(chi2 < 27.9, "chi-square {chi2}: {counts:?}");
     }
 }
