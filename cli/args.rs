@@ -271,6 +271,9 @@ pub struct DemoArgs {
     pub common: Common,
     #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
     pub seed: u64,
+    /// Where results.json and report.md go (created if missing; the two files are replaced).
+    #[arg(long, default_value = "demo", value_name = "DIR")]
+    pub out: PathBuf,
 }
 
 #[derive(Subcommand, Debug)]
@@ -480,13 +483,16 @@ pub enum ReferenceCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Sample a bundled generator (seeded).
+    Sample(ReferenceSampleArgs),
     /// Train a bundled network from its seed (reproduces the committed weights).
     Train {
-        /// classifier (the glyph classifier).
+        /// A name from `assay reference list` (classifier, ar, vae, gan, flow, ebm, diffusion, …).
         #[arg(value_name = "FAMILY")]
         family: String,
-        /// Where to write the weights (.safetensors; never over an existing file).
-        #[arg(short, long, value_name = "FILE")]
+        /// Where to write the weights: a .safetensors file, or for the autoregressive models a
+        /// new folder (config.json, model.safetensors, tokenizer.json). Never over existing files.
+        #[arg(short, long, value_name = "PATH")]
         out: PathBuf,
         /// Stop after this many optimiser steps (a smoke run); default: the full training.
         #[arg(long)]
@@ -494,6 +500,47 @@ pub enum ReferenceCommand {
         #[command(flatten)]
         common: Common,
     },
+}
+
+/// `assay reference sample`.
+#[derive(Args, Debug)]
+pub struct ReferenceSampleArgs {
+    /// A generator from `assay reference list` (ar, vae, gan, flow, ebm, diffusion, and the
+    /// flawed variants).
+    #[arg(value_name = "FAMILY")]
+    pub family: String,
+    #[arg(short, long)]
+    pub n: usize,
+    /// Images: a new folder of PNGs. Texts: a file, one text per line (.txt) or .jsonl.
+    #[arg(short, long, value_name = "PATH")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Weights trained with `assay reference train` instead of the committed ones (a
+    /// .safetensors file, or an autoregressive model's folder).
+    #[arg(long, value_name = "PATH")]
+    pub weights: Option<PathBuf>,
+    /// Diffusion sampler: ddpm (all 200 steps) or ddim:K (deterministic, K steps).
+    #[arg(long, default_value = "ddpm", value_parser = parse_sampler)]
+    pub sampler: assay_reference::families::diffusion::Sampler,
+    /// The flow's sampling temperature (standard deviation of its base).
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+fn parse_sampler(s: &str) -> Result<assay_reference::families::diffusion::Sampler, String> {
+    use assay_reference::families::diffusion::{Sampler, STEPS};
+    match s {
+        "ddpm" => Ok(Sampler::Ddpm),
+        _ => match s.strip_prefix("ddim:").map(str::parse::<usize>) {
+            Some(Ok(k)) if (1..=STEPS).contains(&k) => Ok(Sampler::Ddim(k)),
+            _ => Err(format!(
+                "'{s}': expected ddpm or ddim:K with K in 1..={STEPS}"
+            )),
+        },
+    }
 }
 
 #[derive(Subcommand, Debug)]

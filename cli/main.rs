@@ -230,6 +230,9 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
         Command::Reference(ReferenceCommand::List { common }) => {
             (commands::reference::list()?, common.json)
         }
+        Command::Reference(ReferenceCommand::Sample(a)) => {
+            (commands::reference::sample(&a)?, a.common.json)
+        }
         Command::Reference(ReferenceCommand::Train {
             family,
             out,

@@ -428,63 +428,6 @@ fn bad_inputs_exit_2_and_name_the_problem() {
 }
 
 #[test]
-fn demo_scores_the_bundled_sample_with_every_text_metric() {
-    let doc = json_of(&assay(&["demo", "--json", "-q"]));
-    let names: Vec<&str> = doc["results"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["metric"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        vec![
-            "bleu",
-            "chrf",
-            "chrf++",
-            "rouge1",
-            "rouge2",
-            "rougeL",
-            "rougeLsum",
-            "glyphs.classifier_accuracy",
-            "glyphs.class_kl",
-            "glyphs.fd_real_vs_real",
-            "hmm.true_perplexity"
-        ]
-    );
-    let rows = doc["results"].as_array().unwrap();
-    let (text_rows, reference_rows) = rows.split_at(7);
-    // The reference domain's truths: the bundled classifier reads fresh glyphs, the classes it
-    // reads are close to the true probabilities, and the HMM's true perplexity has an interval.
-    assert!(
-        reference_rows[0]["value"].as_f64().unwrap() > 0.99,
-        "{}",
-        reference_rows[0]
-    );
-    assert!(
-        reference_rows[1]["value"].as_f64().unwrap() < 0.01,
-        "{}",
-        reference_rows[1]
-    );
-    assert!(reference_rows[2]["value"].as_f64().unwrap() > 0.0);
-    let h = &reference_rows[3];
-    let v = h["value"].as_f64().unwrap();
-    assert!(
-        h["ci_low"].as_f64().unwrap() < v && v < h["ci_high"].as_f64().unwrap() && v > 1.0,
-        "{h}"
-    );
-    for r in text_rows {
-        let v = r["value"].as_f64().unwrap();
-        assert!(
-            v > 0.0 && r["ci_low"].as_f64().unwrap() <= v && v <= r["ci_high"].as_f64().unwrap(),
-            "{r}"
-        );
-        assert_eq!(r["n"], 60);
-    }
-    assert_eq!(doc["inputs"].as_array().unwrap().len(), 3);
-}
-
-#[test]
 fn seeds_make_intervals_reproducible() {
     let corpus = parity_corpus().display().to_string();
     let args = |seed: &str| -> Vec<String> {

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod clipscore;
 pub mod demo;
+pub mod demo_generators;
 pub mod features;
 pub mod image;
 pub mod models;
