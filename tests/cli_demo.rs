@@ -52,6 +52,11 @@ fn the_demo_audits_every_bundled_generator_against_the_truth() {
             fd < collapsed,
             "{g}: FD {fd} vs the collapsed GAN's {collapsed}"
         );
+        let kid = value(&doc, &format!("{g}.kid"));
+        assert!(kid < value(&doc, "gan-collapsed.kid"), "{g}: KID {kid}");
+        // A good generator's Inception Score is above the collapsed one's (about 1: one class).
+        let is = value(&doc, &format!("{g}.is"));
+        assert!(is > value(&doc, "gan-collapsed.is") + 1.0, "{g}: IS {is}");
         let recall = value(&doc, &format!("{g}.recall"));
         assert!(
             value(&doc, "gan-collapsed.recall") < 0.5 * recall,

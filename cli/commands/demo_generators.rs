@@ -17,12 +17,13 @@ use crate::output::{ResultRow, ResultsDoc};
 use assay_metrics::distribution::bootstrap::bootstrap_rows;
 use assay_metrics::distribution::frechet::frechet_distance_of;
 use assay_metrics::distribution::gaussian::GaussianStats;
+use assay_metrics::distribution::inception_score::{inception_score, ScoreInput};
 use assay_metrics::distribution::kid::{kid, KidConfig};
 use assay_metrics::distribution::prdc::{prdc, PrdcConfig};
 use assay_metrics::distribution::Features;
 use assay_metrics::stats::bootstrap::bootstrap_items;
 use assay_provenance::InputRecord;
-use assay_reference::data::glyphs;
+use assay_reference::data::glyphs::{self, CLASS_PROBABILITIES};
 use assay_reference::data::hmm_text::{text_rng, Hmm, PlantedBias, ATTRIBUTE_RATE};
 use assay_reference::families::autoregressive::{self as ar, Corpus, TrainableGpt2, Vocabulary};
 use assay_reference::families::classifier::{self, GlyphClassifier};
@@ -58,20 +59,40 @@ fn record(doc: &mut ResultsDoc, f: Family) {
     ));
 }
 
-/// Features (n, 64) of images by the classifier.
-fn features_of(net: &GlyphClassifier, images: &[Vec<u8>]) -> CliResult<Features> {
+/// Features (n, 64) and logits (n × 10, row-major) of images by the classifier.
+fn features_of(net: &GlyphClassifier, images: &[Vec<u8>]) -> CliResult<(Features, Vec<f64>)> {
     let mut data = Vec::with_capacity(images.len() * classifier::FEATURES);
+    let mut logits = Vec::with_capacity(images.len() * classifier::CLASSES);
     for chunk in images.chunks(500) {
         let px: Vec<&[u8]> = chunk.iter().map(|p| p.as_slice()).collect();
         let x = classifier::input(&px, &Device::Cpu).map_err(internal("classifier"))?;
-        let f: Vec<f32> = net
-            .forward(&x)
-            .and_then(|o| o.features.flatten_all())
-            .and_then(|t| t.to_vec1())
-            .map_err(internal("classifier"))?;
-        data.extend(f);
+        let out = net.forward(&x).map_err(internal("classifier"))?;
+        let flat = |t: &candle_core::Tensor| -> CliResult<Vec<f32>> {
+            t.flatten_all()
+                .and_then(|t| t.to_vec1())
+                .map_err(internal("classifier"))
+        };
+        data.extend(flat(&out.features)?);
+        logits.extend(flat(&out.logits)?.into_iter().map(f64::from));
     }
-    Features::from_f32(images.len(), classifier::FEATURES, data).map_err(internal("features"))
+    let features = Features::from_f32(images.len(), classifier::FEATURES, data)
+        .map_err(internal("features"))?;
+    Ok((features, logits))
+}
+
+/// The Inception Score of the classifier's logits (10 splits, unshuffled).
+fn glyph_is(logits: &[f64]) -> CliResult<(f64, f64)> {
+    let rows = logits.len() / classifier::CLASSES;
+    let s = inception_score(
+        logits,
+        rows,
+        classifier::CLASSES,
+        ScoreInput::Logits,
+        10,
+        None,
+    )
+    .map_err(internal("IS"))?;
+    Ok((s.mean, s.std))
 }
 
 pub fn image_generators(doc: &mut ResultsDoc, seed: u64, pb: &ProgressBar) -> CliResult<()> {
@@ -81,6 +102,19 @@ pub fn image_generators(doc: &mut ResultsDoc, seed: u64, pb: &ProgressBar) -> Cl
     let real_seed = seed.wrapping_add(100);
     let (real, _, _) = glyph_features(&net, real_seed, N as u64)?;
     let real_stats = GaussianStats::of(&real);
+    let real_images: Vec<Vec<u8>> = (0..N as u64)
+        .map(|i| glyphs::glyph(real_seed, i).pixels)
+        .collect();
+    let (is_mean, is_std) = glyph_is(&features_of(&net, &real_images)?.1)?;
+    let entropy: f64 = CLASS_PROBABILITIES.iter().map(|p| -p * p.ln()).sum();
+    doc.results.push(row(
+        "glyphs.real.is".into(),
+        is_mean,
+        N,
+        json!({"note": "Inception Score of fresh real glyphs on the classifier's logits (10 splits)",
+               "std": is_std, "ceiling": entropy.exp(),
+               "ceiling_note": "exp(entropy of the true class probabilities): a perfect generator read by a certain classifier"}),
+    ));
     let families = [
         Family::Diffusion,
         Family::Gan,
@@ -103,7 +137,7 @@ pub fn image_generators(doc: &mut ResultsDoc, seed: u64, pb: &ProgressBar) -> Cl
         else {
             return Err(CliError::Internal(format!("{} made no images", f.name())));
         };
-        let fake = features_of(&net, &images)?;
+        let (fake, logits) = features_of(&net, &images)?;
         let fd =
             frechet_distance_of(&real_stats, &GaussianStats::of(&fake)).map_err(internal("FD"))?;
         let ci = bootstrap_rows(&real, &fake, 200, seed, |a, b| {
@@ -147,6 +181,13 @@ pub fn image_generators(doc: &mut ResultsDoc, seed: u64, pb: &ProgressBar) -> Cl
             doc.results
                 .push(row(format!("{}.{name}", f.name()), v, N, json!({"k": 5})));
         }
+        let (is_mean, is_std) = glyph_is(&logits)?;
+        doc.results.push(row(
+            format!("{}.is", f.name()),
+            is_mean,
+            N,
+            json!({"std": is_std, "splits": 10}),
+        ));
         let classes = read_classes(&images)?;
         let (kl, modes, counts) = class_kl(&classes);
         doc.results.push(row(
