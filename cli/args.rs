@@ -37,6 +37,9 @@ pub enum Command {
     /// Reference data whose true distribution is known (and, later, the bundled generators).
     #[command(subcommand)]
     Reference(ReferenceCommand),
+    /// Watermarks: generate watermarked text, detect watermarks.
+    #[command(subcommand)]
+    Watermark(WatermarkCommand),
     /// Model files: convert PyTorch weights to safetensors.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -789,4 +792,90 @@ pub struct ShuffleFlags {
     /// Shuffle as torch-fidelity does by default: numpy's RandomState(SEED), default 2020.
     #[arg(long, value_name = "SEED", num_args = 0..=1, default_missing_value = "2020")]
     pub torch_fidelity_shuffle: Option<u32>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WatermarkCommand {
+    /// Generate text with the green-list watermark (Kirchenbauer et al. 2023) from a causal LM.
+    Generate(WatermarkGenerateArgs),
+    /// Detect the green-list watermark in texts (needs the tokenizer and the key, not the model).
+    DetectText(WatermarkDetectTextArgs),
+}
+
+/// The green-list watermark's settings (the defaults: the paper's γ = 0.25, δ = 2, and the
+/// reference code's hash key and z threshold).
+#[derive(Args, Debug, Clone)]
+pub struct GreenListFlags {
+    /// The key seeding every green list (green list after token t: seeded by key · t).
+    #[arg(long, default_value_t = assay_provenance::watermark::green_list::REFERENCE_KEY)]
+    pub key: u64,
+    /// Fraction of the vocabulary that is green.
+    #[arg(long, default_value_t = 0.25)]
+    pub gamma: f64,
+    /// Logit bias of green tokens while generating.
+    #[arg(long, default_value_t = 2.0)]
+    pub delta: f64,
+    /// z above which a text is called watermarked.
+    #[arg(long, default_value_t = 4.0)]
+    pub z_threshold: f64,
+}
+
+#[derive(Args, Debug)]
+pub struct WatermarkGenerateArgs {
+    /// Language model: a Hugging Face folder (e.g. the bundled `reference/weights/ar`), or a
+    /// hub id ORG/NAME found in $ASSAY_HOME/models/NAME/ or the hub cache.
+    #[arg(long, value_name = "DIR|ORG/NAME")]
+    pub model: String,
+    /// Prompts: a text file (one per line; an empty line starts from BOS alone) or
+    /// FILE:COLUMN of a .jsonl/.csv/.parquet.
+    #[arg(long, value_name = "FILE[:COLUMN]")]
+    pub prompts: String,
+    /// Where the generated texts go (.jsonl: prompt, text, tokens, z); never over a file.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: std::path::PathBuf,
+    #[arg(long, default_value_t = 200)]
+    pub max_new_tokens: usize,
+    /// Sampling temperature (0: greedy).
+    #[arg(long, default_value_t = 1.0)]
+    pub temperature: f64,
+    /// Seed of the sampling.
+    #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Sample without the watermark (the unwatermarked control).
+    #[arg(long)]
+    pub no_watermark: bool,
+    /// Stop a text at the model's end-of-text token.
+    #[arg(long)]
+    pub stop_at_eos: bool,
+    /// Put the model's BOS token in front of every prompt.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, value_name = "true|false")]
+    pub add_bos: bool,
+    /// cpu, cuda or cuda:N (a build with `--features cuda`), or auto.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    #[command(flatten)]
+    pub green: GreenListFlags,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct WatermarkDetectTextArgs {
+    /// The tokenizer: a model folder holding tokenizer.json, or the tokenizer.json file.
+    #[arg(long, value_name = "DIR|FILE")]
+    pub tokenizer: std::path::PathBuf,
+    /// Texts: a text file (one per line) or FILE:COLUMN of a .jsonl/.csv/.parquet.
+    #[arg(long, value_name = "FILE[:COLUMN]")]
+    pub input: String,
+    /// Also find the most watermarked window of this many scored tokens (0: none); its
+    /// p-value is corrected for the number of windows tried.
+    #[arg(long, default_value_t = 50)]
+    pub window: usize,
+    /// Texts with fewer scored tokens get no verdict (their z means little).
+    #[arg(long, default_value_t = 16)]
+    pub min_tokens: usize,
+    #[command(flatten)]
+    pub green: GreenListFlags,
+    #[command(flatten)]
+    pub common: Common,
 }

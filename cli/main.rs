@@ -19,7 +19,7 @@ mod progress;
 
 use args::{
     BenchCommand, Cli, Command, FeaturesCommand, ImageCommand, ModelsCommand, ReferenceCommand,
-    ReferenceData, StatsCommand, TextCommand,
+    ReferenceData, StatsCommand, TextCommand, WatermarkCommand,
 };
 use clap::Parser;
 use error::CliResult;
@@ -260,6 +260,12 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
                 common.json,
             ),
         },
+        Command::Watermark(WatermarkCommand::Generate(a)) => {
+            (commands::watermark::generate(&a)?, a.common.json)
+        }
+        Command::Watermark(WatermarkCommand::DetectText(a)) => {
+            (commands::watermark::detect_text(&a)?, a.common.json)
+        }
         Command::Models(ModelsCommand::Convert { input, out, common }) => {
             (commands::models::convert(&input, &out)?, common.json)
         }

@@ -10,3 +10,4 @@ pub mod models;
 pub mod perplexity;
 pub mod reference;
 pub mod text;
+pub mod watermark;

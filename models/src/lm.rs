@@ -324,6 +324,52 @@ impl LogProbScorer {
         })
     }
 
+    /// The tokenizer's vocabulary size, added tokens included (what the green-list watermark
+    /// permutes, as its reference code does).
+    pub fn tokenizer_vocab_size(&self) -> usize {
+        self.tokenizer.get_vocab_size(true)
+    }
+
+    /// The next token's logits after `ids`, from the last `context` of them (a sliding
+    /// context, so generation can run past the model's length).
+    pub fn next_logits(&self, ids: &[u32]) -> Result<Vec<f32>> {
+        if ids.is_empty() {
+            return Err(ModelError::Input("no token to continue from".into()));
+        }
+        let tail = &ids[ids.len().saturating_sub(self.context)..];
+        let input = Tensor::from_vec(tail.to_vec(), (1, tail.len()), self.arch.device())?;
+        let h = self.arch.hidden(&input, &[tail.len()])?;
+        let last = h.narrow(1, tail.len() - 1, 1)?.squeeze(1)?;
+        Ok(self
+            .arch
+            .logits(&last)?
+            .to_dtype(DType::F32)?
+            .squeeze(0)?
+            .to_vec1()?)
+    }
+
+    /// `max_new` tokens after `prompt`: `pick` sees the ids so far and the next token's
+    /// logits (which it may change: a watermark's bias) and returns the token; generation
+    /// stops early after `stop`.
+    pub fn generate(
+        &self,
+        prompt: &[u32],
+        max_new: usize,
+        stop: Option<u32>,
+        mut pick: impl FnMut(&[u32], &mut Vec<f32>) -> u32,
+    ) -> Result<Vec<u32>> {
+        let mut ids = prompt.to_vec();
+        for _ in 0..max_new {
+            let mut logits = self.next_logits(&ids)?;
+            let t = pick(&ids, &mut logits);
+            ids.push(t);
+            if Some(t) == stop {
+                break;
+            }
+        }
+        Ok(ids[prompt.len()..].to_vec())
+    }
+
     /// Token ids of `text` without special tokens (BOS is the scorer's to add).
     pub fn tokenize(&self, text: &str) -> Result<Vec<u32>> {
         let enc = self

@@ -2,8 +2,10 @@
 //!
 //! Every result Assay prints names the exact bytes it was computed from. The
 //! [`record`] module hashes inputs *while they are read*, so that provenance
-//! costs no second pass over a large file.
+//! costs no second pass over a large file. The [`watermark`] module marks and detects
+//! generated media.
 
 pub mod record;
+pub mod watermark;
 
 pub use record::{HashingReader, InputRecord};
