@@ -442,39 +442,29 @@ mod gradient_checks {
     fn silu_and_sigmoid_gradients_match_finite_differences() {
         let xs = [-3.0f32, -0.5, 0.0, 0.7, 2.5];
         let v = Var::from_tensor(&Tensor::new(&xs, &Device::Cpu).unwrap()).unwrap();
-        let f = |x: f64| x / (1.0 + (-x).exp());
-        let g = v
-            .as_tensor()
-            .silu()
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let got: Vec<f32> = g.get(v.as_tensor()).unwrap().to_vec1().unwrap();
-        for (x, d) in xs.iter().zip(&got) {
-            let x = *x as f64;
-            let num = (f(x + 1e-4) - f(x - 1e-4)) / 2e-4;
-            assert!(
-                (num - *d as f64).abs() < 1e-3,
-                "silu'({x}) = {d}, numerically {num}"
-            );
-        }
-        let s = |x: f64| 1.0 / (1.0 + (-x).exp());
-        let g = candle_nn::ops::sigmoid(v.as_tensor())
-            .unwrap()
-            .sum_all()
-            .unwrap()
-            .backward()
-            .unwrap();
-        let got: Vec<f32> = g.get(v.as_tensor()).unwrap().to_vec1().unwrap();
-        for (x, d) in xs.iter().zip(&got) {
-            let x = *x as f64;
-            let num = (s(x + 1e-4) - s(x - 1e-4)) / 2e-4;
-            assert!(
-                (num - *d as f64).abs() < 1e-3,
-                "sigmoid'({x}) = {d}, numerically {num}"
-            );
+        type Op = fn(&Tensor) -> candle_core::Result<Tensor>;
+        let cases: [(&str, Op, fn(f64) -> f64); 2] = [
+            ("silu", |t| t.silu(), |x| x / (1.0 + (-x).exp())),
+            ("sigmoid", candle_nn::ops::sigmoid, |x| {
+                1.0 / (1.0 + (-x).exp())
+            }),
+        ];
+        for (name, op, f) in cases {
+            let g = op(v.as_tensor())
+                .unwrap()
+                .sum_all()
+                .unwrap()
+                .backward()
+                .unwrap();
+            let got: Vec<f32> = g.get(v.as_tensor()).unwrap().to_vec1().unwrap();
+            for (x, d) in xs.iter().zip(&got) {
+                let x = *x as f64;
+                let num = (f(x + 1e-4) - f(x - 1e-4)) / 2e-4;
+                assert!(
+                    (num - *d as f64).abs() < 1e-3,
+                    "{name}'({x}) = {d}, numerically {num}"
+                );
+            }
         }
     }
 }
