@@ -443,7 +443,8 @@ mod gradient_checks {
         let xs = [-3.0f32, -0.5, 0.0, 0.7, 2.5];
         let v = Var::from_tensor(&Tensor::new(&xs, &Device::Cpu).unwrap()).unwrap();
         type Op = fn(&Tensor) -> candle_core::Result<Tensor>;
-        let cases: [(&str, Op, fn(f64) -> f64); 2] = [
+        type Case = (&'static str, Op, fn(f64) -> f64);
+        let cases: [Case; 2] = [
             ("silu", |t| t.silu(), |x| x / (1.0 + (-x).exp())),
             ("sigmoid", candle_nn::ops::sigmoid, |x| {
                 1.0 / (1.0 + (-x).exp())
