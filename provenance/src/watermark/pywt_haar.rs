@@ -97,7 +97,7 @@ fn merge_axis1(a: &Plane, d: &Plane) -> Plane {
 
 /// `pywt.dwt2(x, 'haar')` for even-sized `x`.
 pub fn dwt2(x: &Plane) -> HaarBands {
-    debug_assert!(x.rows % 2 == 0 && x.cols % 2 == 0);
+    debug_assert!(x.rows.is_multiple_of(2) && x.cols.is_multiple_of(2));
     let (a, d) = split_axis0(x);
     let (aa, ad) = split_axis1(&a);
     let (da, dd) = split_axis1(&d);
