@@ -800,6 +800,129 @@ pub enum WatermarkCommand {
     Generate(WatermarkGenerateArgs),
     /// Detect the green-list watermark in texts (needs the tokenizer and the key, not the model).
     DetectText(WatermarkDetectTextArgs),
+    /// Embed an invisible watermark into images (files or folders; PNG, JPEG, WebP, …).
+    Embed(WatermarkEmbedArgs),
+    /// Detect image watermarks: Assay's (with its key), imwatermark's, or the fixed Stable
+    /// Diffusion / SDXL messages.
+    Detect(WatermarkDetectArgs),
+    /// Robustness report: every scheme through a fixed suite of attacks, with detection rates,
+    /// bit accuracy, false positives on unmarked inputs, and PSNR/SSIM of the embedding.
+    Robustness(WatermarkRobustnessArgs),
+}
+
+/// Image watermarking schemes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ImageSchemeArg {
+    /// Assay's keyed, error-corrected scheme (needs --key).
+    Assay,
+    /// invisible-watermark's `dwtDct` (what the Stable Diffusion scripts use).
+    #[value(name = "dwtDct", alias = "dwt-dct")]
+    DwtDct,
+    /// invisible-watermark's `dwtDctSvd`.
+    #[value(name = "dwtDctSvd", alias = "dwt-dct-svd")]
+    DwtDctSvd,
+    /// Detect only: the bytes "StableDiffusionV1" of CompVis' scripts (dwtDct).
+    Sd1,
+    /// Detect only: the bytes "SDV2" of Stability's SD 2 scripts (dwtDct).
+    Sd2,
+    /// Detect only: SDXL's 48-bit message (dwtDct), read in both channel orders.
+    Sdxl,
+}
+
+#[derive(Args, Debug)]
+pub struct WatermarkEmbedArgs {
+    /// Images, or folders of images (their images directly inside, sorted).
+    #[arg(required = true, value_name = "IN")]
+    pub inputs: Vec<std::path::PathBuf>,
+    /// Folder for the marked copies (created; same file names; nothing is written over).
+    #[arg(short, long, value_name = "OUTDIR")]
+    pub out: std::path::PathBuf,
+    #[arg(long, value_enum, default_value = "assay")]
+    pub scheme: ImageSchemeArg,
+    /// The secret key of the assay scheme (at least 8 characters).
+    #[arg(long)]
+    pub key: Option<String>,
+    /// The message, in hex: exactly 8 digits (32 bits) for assay; any whole number of bytes
+    /// for dwtDct/dwtDctSvd.
+    #[arg(long, value_name = "HEX")]
+    pub payload: String,
+    /// Target PSNR of the assay scheme, dB.
+    #[arg(long, default_value_t = assay_provenance::watermark::spread_spectrum::DEFAULT_PSNR_DB)]
+    pub psnr: f64,
+    /// Quality of JPEG outputs (a JPEG input is written as JPEG).
+    #[arg(long, default_value_t = 95, value_parser = clap::value_parser!(u8).range(1..=100))]
+    pub jpeg_quality: u8,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct WatermarkDetectArgs {
+    /// Images, or folders of images.
+    #[arg(required = true, value_name = "IN")]
+    pub inputs: Vec<std::path::PathBuf>,
+    #[arg(long, value_enum, default_value = "assay")]
+    pub scheme: ImageSchemeArg,
+    /// The secret key of the assay scheme.
+    #[arg(long)]
+    pub key: Option<String>,
+    /// The expected message in hex: gives bit accuracy and, for dwtDct/dwtDctSvd, the verdict.
+    #[arg(long, value_name = "HEX")]
+    pub payload: Option<String>,
+    /// dwtDct/dwtDctSvd without --payload: how many bits to read (no verdict without a message).
+    #[arg(long)]
+    pub bits: Option<usize>,
+    /// p-value below which an image is called marked.
+    #[arg(long, default_value_t = assay_provenance::watermark::robustness::DETECTION_ALPHA)]
+    pub alpha: f64,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct WatermarkRobustnessArgs {
+    /// Host images, or folders of them.
+    #[arg(long, num_args = 1.., value_name = "IN")]
+    pub images: Vec<std::path::PathBuf>,
+    /// Image schemes to compare.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "assay,dwtDct,dwtDctSvd"
+    )]
+    pub schemes: Vec<ImageSchemeArg>,
+    /// Key of the assay image scheme (--key is the text watermark's).
+    #[arg(long, default_value = "assay-robustness-key")]
+    pub image_key: String,
+    /// 32-bit message (hex) every scheme embeds.
+    #[arg(long, default_value = "a5c3e10f")]
+    pub payload: String,
+    #[arg(long, default_value_t = assay_provenance::watermark::spread_spectrum::DEFAULT_PSNR_DB)]
+    pub psnr: f64,
+    /// A causal LM folder for the text part (e.g. reference/weights/ar): it generates
+    /// watermarked and unwatermarked texts from BOS.
+    #[arg(long, value_name = "DIR")]
+    pub text_model: Option<std::path::PathBuf>,
+    /// Watermarked texts to generate.
+    #[arg(long, default_value_t = 20)]
+    pub texts: usize,
+    /// Unwatermarked texts to generate (false positives).
+    #[arg(long, default_value_t = 100)]
+    pub unmarked_texts: usize,
+    /// Tokens per generated text.
+    #[arg(long, default_value_t = 200)]
+    pub text_tokens: usize,
+    #[command(flatten)]
+    pub green: GreenListFlags,
+    /// Seed of the attacks' randomness and of text sampling.
+    #[arg(long, default_value_t = assay_metrics::stats::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Also write the tables as Markdown here.
+    #[arg(short, long, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 /// The green-list watermark's settings (the defaults: the paper's γ = 0.25, δ = 2, and the

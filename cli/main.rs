@@ -266,6 +266,15 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
         Command::Watermark(WatermarkCommand::DetectText(a)) => {
             (commands::watermark::detect_text(&a)?, a.common.json)
         }
+        Command::Watermark(WatermarkCommand::Embed(a)) => {
+            (commands::watermark_image::embed(&a)?, a.common.json)
+        }
+        Command::Watermark(WatermarkCommand::Detect(a)) => {
+            (commands::watermark_image::detect(&a)?, a.common.json)
+        }
+        Command::Watermark(WatermarkCommand::Robustness(a)) => {
+            (commands::watermark_robustness::run(&a)?, a.common.json)
+        }
         Command::Models(ModelsCommand::Convert { input, out, common }) => {
             (commands::models::convert(&input, &out)?, common.json)
         }

@@ -11,3 +11,5 @@ pub mod perplexity;
 pub mod reference;
 pub mod text;
 pub mod watermark;
+pub mod watermark_image;
+pub mod watermark_robustness;

@@ -18,7 +18,7 @@ use serde_json::json;
 use std::path::Path;
 use std::time::Instant;
 
-fn config_of(g: &GreenListFlags) -> GreenListConfig {
+pub fn config_of(g: &GreenListFlags) -> GreenListConfig {
     GreenListConfig {
         gamma: g.gamma,
         delta: g.delta,

@@ -7,6 +7,7 @@
 //! - [`spread_spectrum`]: Assay's own image watermark (keyed, LDPC-coded, exact false-positive
 //!   bound), the default scheme.
 //! - [`attacks`]: the fixed suite of image and text distortions of the robustness report.
+//! - [`robustness`]: every scheme through every attack, with false positives and PSNR/SSIM.
 //! - [`sampling`]: seeded sampling from logits, with or without the watermark's bias.
 
 pub mod attacks;
@@ -14,6 +15,7 @@ pub mod green_list;
 pub mod imwatermark;
 pub mod opencv_yuv;
 pub mod pywt_haar;
+pub mod robustness;
 pub mod sampling;
 pub mod spread_spectrum;
 
