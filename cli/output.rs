@@ -21,6 +21,20 @@ pub struct ResultRow {
     pub details: Value,
 }
 
+impl ResultRow {
+    /// A row without a confidence interval.
+    pub fn plain(metric: impl Into<String>, value: f64, n: usize, details: Value) -> Self {
+        ResultRow {
+            metric: metric.into(),
+            value,
+            ci_low: None,
+            ci_high: None,
+            n,
+            details,
+        }
+    }
+}
+
 /// The results document (see ARCHITECTURE.md): what `gate`, `report` and provenance read.
 #[derive(Debug, Clone, Serialize)]
 pub struct ResultsDoc {

@@ -41,14 +41,7 @@ fn internal<E: std::fmt::Display>(what: &str) -> impl Fn(E) -> CliError + '_ {
 }
 
 fn row(metric: String, value: f64, n: usize, details: serde_json::Value) -> ResultRow {
-    ResultRow {
-        metric,
-        value,
-        ci_low: None,
-        ci_high: None,
-        n,
-        details,
-    }
+    ResultRow::plain(metric, value, n, details)
 }
 
 fn record(doc: &mut ResultsDoc, f: Family) {

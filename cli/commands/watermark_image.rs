@@ -236,14 +236,8 @@ pub fn embed(a: &WatermarkEmbedArgs) -> CliResult<ResultsDoc> {
                 "kept"
             });
         }
-        doc.results.push(ResultRow {
-            metric: "psnr_db".into(),
-            value: psnr,
-            ci_low: None,
-            ci_high: None,
-            n: 1,
-            details,
-        });
+        doc.results
+            .push(ResultRow::plain("psnr_db", psnr, 1, details));
         written.push(out);
         pb.inc(1);
     }
@@ -266,14 +260,8 @@ fn reading_row(file: &Path, detected: Option<bool>, details: serde_json::Value) 
     let why = details["note"].as_str().unwrap_or_default().to_string();
     details["note"] = json!(format!("{}: {verdict}", file.display()));
     details["method_note"] = json!(why);
-    ResultRow {
-        metric: "watermark.detected".into(),
-        value: detected.map_or(f64::NAN, |d| f64::from(u8::from(d))),
-        ci_low: None,
-        ci_high: None,
-        n: 1,
-        details,
-    }
+    let value = detected.map_or(f64::NAN, |d| f64::from(u8::from(d)));
+    ResultRow::plain("watermark.detected", value, 1, details)
 }
 
 fn bit_string(bits: &[bool]) -> String {
@@ -413,17 +401,14 @@ pub fn detect(a: &WatermarkDetectArgs) -> CliResult<ResultsDoc> {
     }
     pb.finish_and_clear();
     if judged > 0 {
-        doc.results.insert(
-            0,
-            ResultRow {
-                metric: "watermark.detected_fraction".into(),
-                value: detected as f64 / judged as f64,
-                ci_low: None,
-                ci_high: None,
-                n: judged,
-                details: json!({"note": format!("images whose reading has p < {}", a.alpha)}),
-            },
+        let note = json!({"note": format!("images whose reading has p < {}", a.alpha)});
+        let summary = ResultRow::plain(
+            "watermark.detected_fraction",
+            detected as f64 / judged as f64,
+            judged,
+            note,
         );
+        doc.results.insert(0, summary);
     }
     doc.elapsed_s = started.elapsed().as_secs_f64();
     Ok(doc)

@@ -20,17 +20,6 @@ use serde_json::json;
 use std::fmt::Write as _;
 use std::time::Instant;
 
-fn row(metric: String, value: f64, n: usize, details: serde_json::Value) -> ResultRow {
-    ResultRow {
-        metric,
-        value,
-        ci_low: None,
-        ci_high: None,
-        n,
-        details,
-    }
-}
-
 /// Watermarked and unwatermarked generations of `tokens` tokens from BOS.
 fn generate_texts(
     lm: &LogProbScorer,
@@ -137,7 +126,7 @@ pub fn run(a: &WatermarkRobustnessArgs) -> CliResult<ResultsDoc> {
                 r.false_positives,
                 r.unmarked
             );
-            doc.results.push(row(
+            doc.results.push(ResultRow::plain(
                 format!("robustness.{}.{}", r.scheme, r.attack),
                 r.detection_rate(),
                 r.images,
@@ -161,7 +150,7 @@ pub fn run(a: &WatermarkRobustnessArgs) -> CliResult<ResultsDoc> {
                 .iter()
                 .map(|(i, e)| format!("{}: {e}", files[*i].display()))
                 .collect();
-            doc.results.push(row(
+            doc.results.push(ResultRow::plain(
                 format!("embedding.{}.psnr_db", q.scheme),
                 q.mean_psnr_db,
                 hosts.len() - q.refused.len(),
@@ -214,7 +203,7 @@ pub fn run(a: &WatermarkRobustnessArgs) -> CliResult<ResultsDoc> {
                 "| {} | {}/{} | {:.2} | {}/{} |",
                 r.attack, r.detected, r.texts, r.mean_z, r.false_positives, r.unmarked
             );
-            doc.results.push(row(
+            doc.results.push(ResultRow::plain(
                 format!("robustness.text.{}", r.attack),
                 r.detected as f64 / r.texts.max(1) as f64,
                 r.texts,
