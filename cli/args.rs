@@ -884,6 +884,9 @@ pub struct WatermarkRobustnessArgs {
     /// Host images, or folders of them.
     #[arg(long, num_args = 1.., value_name = "IN")]
     pub images: Vec<std::path::PathBuf>,
+    /// Also use this many montages of 10 × 10 bundled glyphs (280 × 280, flat graphics) as hosts.
+    #[arg(long, default_value_t = 0)]
+    pub glyph_montages: usize,
     /// Image schemes to compare.
     #[arg(
         long,

@@ -15,6 +15,7 @@ use assay_provenance::watermark::attacks::{ImageAttack, TextAttack};
 use assay_provenance::watermark::robustness::{image_robustness, text_robustness, DETECTION_ALPHA};
 use assay_provenance::watermark::sampling::sample_softmax;
 use assay_provenance::watermark::GreenList;
+use assay_reference::data::glyphs::{self, SIZE};
 use rand::SeedableRng;
 use serde_json::json;
 use std::fmt::Write as _;
@@ -59,9 +60,9 @@ fn generate_texts(
 
 pub fn run(a: &WatermarkRobustnessArgs) -> CliResult<ResultsDoc> {
     let started = Instant::now();
-    if a.images.is_empty() && a.text_model.is_none() {
+    if a.images.is_empty() && a.glyph_montages == 0 && a.text_model.is_none() {
         return Err(CliError::Usage(
-            "give --images (hosts) and/or --text-model".into(),
+            "give hosts (--images, --glyph-montages) and/or --text-model".into(),
         ));
     }
     if let Some(out) = &a.out {
@@ -77,14 +78,34 @@ pub fn run(a: &WatermarkRobustnessArgs) -> CliResult<ResultsDoc> {
     let mut md = String::from("# Watermark robustness\n\n");
     let mut inputs = Vec::new();
 
-    if !a.images.is_empty() {
-        let files = collect_images(&a.images)?;
+    if !a.images.is_empty() || a.glyph_montages > 0 {
+        let files = if a.images.is_empty() {
+            Vec::new()
+        } else {
+            collect_images(&a.images)?
+        };
         let mut hosts = Vec::new();
+        let mut names: Vec<String> = Vec::new();
         for f in &files {
             let img = load_image(f)?;
             doc.add_input(&img.record);
             inputs.push(img.record.clone());
             hosts.push(img.rgb);
+            names.push(f.display().to_string());
+        }
+        for m in 0..a.glyph_montages {
+            let per_side = 10;
+            let side = (per_side * SIZE) as u32;
+            let pixels = glyphs::montage(a.seed, (m * per_side * per_side) as u64, per_side);
+            let grey = image::GrayImage::from_raw(side, side, pixels)
+                .ok_or_else(|| CliError::Internal("glyph montage of the wrong size".into()))?;
+            hosts.push(image::DynamicImage::ImageLuma8(grey).to_rgb8());
+            names.push(format!(
+                "glyph montage {m} (data set {}, glyphs {}..{})",
+                a.seed,
+                m * 100,
+                m * 100 + 100
+            ));
         }
         // Every scheme carries the same 32-bit message.
         let mut schemes = Vec::new();
@@ -148,7 +169,7 @@ pub fn run(a: &WatermarkRobustnessArgs) -> CliResult<ResultsDoc> {
             let refused: Vec<String> = q
                 .refused
                 .iter()
-                .map(|(i, e)| format!("{}: {e}", files[*i].display()))
+                .map(|(i, e)| format!("{}: {e}", names[*i]))
                 .collect();
             doc.results.push(ResultRow::plain(
                 format!("embedding.{}.psnr_db", q.scheme),

@@ -139,6 +139,23 @@ fn normal(rng: &mut ChaCha8Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos()
 }
 
+/// Glyphs `first .. first + per_side²` of the data set with `seed`, tiled row by row into
+/// one grey image of side `per_side · SIZE` (row-major pixels): a host large enough for image
+/// watermarks, which need far more than 28 × 28.
+pub fn montage(seed: u64, first: u64, per_side: usize) -> Vec<u8> {
+    let side = per_side * SIZE;
+    let mut pixels = vec![0u8; side * side];
+    for k in 0..per_side * per_side {
+        let g = glyph(seed, first + k as u64);
+        let (oy, ox) = ((k / per_side) * SIZE, (k % per_side) * SIZE);
+        for y in 0..SIZE {
+            let row = (oy + y) * side + ox;
+            pixels[row..row + SIZE].copy_from_slice(&g.pixels[y * SIZE..(y + 1) * SIZE]);
+        }
+    }
+    pixels
+}
+
 /// Glyph `index` of the data set with `seed`: each glyph has its own stream, so any subset
 /// can be regenerated without the others.
 pub fn glyph(seed: u64, index: u64) -> Glyph {
@@ -228,6 +245,18 @@ mod tests {
             for other in &images[..k] {
                 assert_ne!(im, other, "{}", CLASS_NAMES[k]);
             }
+        }
+    }
+
+    #[test]
+    fn montage_tiles_glyphs_in_order() {
+        let m = montage(5, 10, 3);
+        let side = 3 * SIZE;
+        assert_eq!(m.len(), side * side);
+        let fifth = glyph(5, 14).pixels; // k = 4: row 1, column 1
+        for y in 0..SIZE {
+            let row = (SIZE + y) * side + SIZE;
+            assert_eq!(&m[row..row + SIZE], &fifth[y * SIZE..(y + 1) * SIZE]);
         }
     }
 }
