@@ -28,6 +28,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 type LumaF32 = ImageBuffer<Luma<f32>, Vec<f32>>;
@@ -60,8 +61,9 @@ const REFINE_PASSES: usize = 3;
 /// locally optimal one for a heavy-tailed host). Chosen with σ above among 0.2 … 1.5: 147 of
 /// 150 detections against 142 at 1.0.
 const CLIP_MEDIANS: f32 = 0.35;
-/// Decoder iterations.
-const MAX_ITERS: usize = 200;
+/// Decoder iterations: min-sum converges within a few tens on what it can decode; 50
+/// instead of 200 lost one of 150 attacked detections and cut detection time by 2.4x.
+const MAX_ITERS: usize = 50;
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum SpreadSpectrumError {
@@ -349,19 +351,16 @@ fn working_plane(image: &RgbImage) -> LumaF32 {
 }
 
 fn bilinear(plane: &LumaF32, x: f64, y: f64) -> Option<f32> {
-    let (w, h) = (plane.width() as f64, plane.height() as f64);
-    if !(0.0..=w - 1.0).contains(&x) || !(0.0..=h - 1.0).contains(&y) {
+    let (w, h) = (plane.width() as usize, plane.height() as usize);
+    if !(0.0..=(w - 1) as f64).contains(&x) || !(0.0..=(h - 1) as f64).contains(&y) {
         return None;
     }
-    let (x0, y0) = (x.floor() as u32, y.floor() as u32);
-    let (x1, y1) = (
-        (x0 + 1).min(plane.width() - 1),
-        (y0 + 1).min(plane.height() - 1),
-    );
+    let (x0, y0) = (x as usize, y as usize);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
     let (fx, fy) = ((x - x0 as f64) as f32, (y - y0 as f64) as f32);
-    let p = |xx, yy| plane.get_pixel(xx, yy).0[0];
-    let top = p(x0, y0) * (1.0 - fx) + p(x1, y0) * fx;
-    let bottom = p(x0, y1) * (1.0 - fx) + p(x1, y1) * fx;
+    let p = plane.as_raw();
+    let top = p[y0 * w + x0] * (1.0 - fx) + p[y0 * w + x1] * fx;
+    let bottom = p[y1 * w + x0] * (1.0 - fx) + p[y1 * w + x1] * fx;
     Some(top * (1.0 - fy) + bottom * fy)
 }
 
@@ -441,26 +440,37 @@ pub fn detect(
     let plane = working_plane(image);
     let aspect = f64::from(image.width()) / f64::from(image.height());
     let all = geometries();
-    let mut identity_soft = None;
-    for (tried, geometry) in all.iter().enumerate() {
+    let read = |geometry: &Geometry| {
         let soft = correlations(&plane, key, *geometry, aspect);
-        if let Some(payload) = decode(key, &soft) {
-            let bit_accuracy = agreement(&soft, &key.codeword(&payload));
-            return Ok(SpreadSpectrumDetection {
-                detected: true,
-                payload: Some(payload),
-                bit_accuracy: Some(bit_accuracy),
-                p_value: ((tried + 1) as f64 * 2f64.powi(-32)).min(1.0),
-                geometry: *geometry,
-                hypotheses_tried: tried + 1,
-            });
+        let payload = decode(key, &soft);
+        (soft, payload)
+    };
+    // The identity alone first (a marked, unmoved image stops there); then the other
+    // hypotheses in parallel, the first in order that decodes being the one reported, so
+    // that its p-value bound counts the hypotheses up to it.
+    let (identity_soft, identity_payload) = read(&all[0]);
+    let found = match identity_payload {
+        Some(payload) => Some((0, identity_soft.clone(), payload)),
+        None => {
+            let rest: Vec<_> = all[1..].par_iter().map(read).collect();
+            rest.into_iter()
+                .enumerate()
+                .find_map(|(i, (soft, payload))| payload.map(|p| (i + 1, soft, p)))
         }
-        identity_soft.get_or_insert(soft);
+    };
+    if let Some((index, soft, payload)) = found {
+        return Ok(SpreadSpectrumDetection {
+            detected: true,
+            payload: Some(payload),
+            bit_accuracy: Some(agreement(&soft, &key.codeword(&payload))),
+            p_value: ((index + 1) as f64 * 2f64.powi(-32)).min(1.0),
+            geometry: all[index],
+            hypotheses_tried: index + 1,
+        });
     }
     // Nothing decoded: report raw agreement under the identity geometry (the maximum over
     // hypotheses would be biased upward).
-    let soft = identity_soft.expect("the identity is tried first");
-    let bit_accuracy = expected.map(|p| agreement(&soft, &key.codeword(p)));
+    let bit_accuracy = expected.map(|p| agreement(&identity_soft, &key.codeword(p)));
     Ok(SpreadSpectrumDetection {
         detected: false,
         payload: None,
