@@ -21,12 +21,13 @@ fn s(p: &Path) -> String {
 
 const KEY: &str = "test-key-0123";
 
-fn run(args: &[&str]) -> Value {
-    json_of(&assay(args))
+/// Runs a command line (split on whitespace: the paths here have no spaces).
+fn run(line: &str) -> Value {
+    json_of(&assay(&line.split_whitespace().collect::<Vec<_>>()))
 }
 
-fn stderr_of(args: &[&str]) -> (Option<i32>, String) {
-    let out = assay(args);
+fn stderr_of(line: &str) -> (Option<i32>, String) {
+    let out = assay(&line.split_whitespace().collect::<Vec<_>>());
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
@@ -65,22 +66,15 @@ fn assay_scheme_round_trips_png_jpeg_alpha_and_grey() {
     let grey = parity("host_grey_256x256.png");
     let before = std::fs::read(&host).unwrap();
     let out = dir.path().join("marked");
-    let doc = run(&[
-        "watermark",
-        "embed",
-        &s(&host),
-        &s(&rgba_path),
-        &s(&jpeg_path),
-        &s(&grey),
-        "-o",
-        &s(&out),
-        "--key",
-        KEY,
-        "--payload",
-        "c0ffee42",
-        "--json",
-        "-q",
-    ]);
+    let doc = run(&format!(
+        "watermark embed {} {} {} {} -o {} --key {} --payload c0ffee42 --json -q",
+        s(&host),
+        s(&rgba_path),
+        s(&jpeg_path),
+        s(&grey),
+        s(&out),
+        KEY
+    ));
     assert_eq!(
         std::fs::read(&host).unwrap(),
         before,
@@ -112,15 +106,11 @@ fn assay_scheme_round_trips_png_jpeg_alpha_and_grey() {
     );
 
     // Every marked copy reads back with its payload; the hosts do not.
-    let found = run(&[
-        "watermark",
-        "detect",
-        &s(&out),
-        "--key",
-        KEY,
-        "--json",
-        "-q",
-    ]);
+    let found = run(&format!(
+        "watermark detect {} --key {} --json -q",
+        s(&out),
+        KEY
+    ));
     assert_eq!(
         metric(&found, "watermark.detected_fraction")["value"],
         1.0,
@@ -130,32 +120,23 @@ fn assay_scheme_round_trips_png_jpeg_alpha_and_grey() {
         assert_eq!(r["details"]["payload"], "c0ffee42", "{r}");
         assert!(r["details"]["p_value"].as_f64().unwrap() < 1e-8, "{r}");
     }
-    let hosts = run(&[
-        "watermark",
-        "detect",
-        &s(&host),
-        &s(&grey),
-        &s(&jpeg_path),
-        "--key",
-        KEY,
-        "--json",
-        "-q",
-    ]);
+    let hosts = run(&format!(
+        "watermark detect {} {} {} --key {} --json -q",
+        s(&host),
+        s(&grey),
+        s(&jpeg_path),
+        KEY
+    ));
     assert_eq!(
         metric(&hosts, "watermark.detected_fraction")["value"],
         0.0,
         "{hosts}"
     );
     // Another key finds nothing in the marked copies.
-    let other = run(&[
-        "watermark",
-        "detect",
-        &s(&out),
-        "--key",
-        "another-key-99",
-        "--json",
-        "-q",
-    ]);
+    let other = run(&format!(
+        "watermark detect {} --key another-key-99 --json -q",
+        s(&out)
+    ));
     assert_eq!(
         metric(&other, "watermark.detected_fraction")["value"],
         0.0,
@@ -169,19 +150,11 @@ fn imwatermark_schemes_from_the_cli_match_the_reference() {
     let host = parity("host_china_300x220.png");
     let out = dir.path().join("marked");
     // "test" = 74657374, the goldens' message.
-    run(&[
-        "watermark",
-        "embed",
-        &s(&host),
-        "-o",
-        &s(&out),
-        "--scheme",
-        "dwtDct",
-        "--payload",
-        "74657374",
-        "--json",
-        "-q",
-    ]);
+    run(&format!(
+        "watermark embed {} -o {} --scheme dwtDct --payload 74657374 --json -q",
+        s(&host),
+        s(&out)
+    ));
     let ours = image::open(out.join("host_china_300x220.png"))
         .unwrap()
         .to_rgb8();
@@ -196,17 +169,10 @@ fn imwatermark_schemes_from_the_cli_match_the_reference() {
     let case = &golden["cases"][0];
     assert_eq!(case["marked"], "china_300x220_dwtDct_test.png");
     let jpeg = &case["decodes"]["jpeg75"];
-    let doc = run(&[
-        "watermark",
-        "detect",
-        &s(&parity(jpeg["file"].as_str().unwrap())),
-        "--scheme",
-        "dwtDct",
-        "--payload",
-        "74657374",
-        "--json",
-        "-q",
-    ]);
+    let doc = run(&format!(
+        "watermark detect {} --scheme dwtDct --payload 74657374 --json -q",
+        s(&parity(jpeg["file"].as_str().unwrap()))
+    ));
     let row = file_rows(&doc)[0];
     let expected: String = jpeg["bits"]
         .as_array()
@@ -222,16 +188,11 @@ fn imwatermark_schemes_from_the_cli_match_the_reference() {
     assert_eq!(row["details"]["detected"], false, "{row}");
 
     // SDXL's message, in the order SDXL pipelines wrote it, and not in an unmarked host.
-    let sdxl = run(&[
-        "watermark",
-        "detect",
-        &s(&parity("china_300x220_dwtDct_sdxl.png")),
-        &s(&host),
-        "--scheme",
-        "sdxl",
-        "--json",
-        "-q",
-    ]);
+    let sdxl = run(&format!(
+        "watermark detect {} {} --scheme sdxl --json -q",
+        s(&parity("china_300x220_dwtDct_sdxl.png")),
+        s(&host)
+    ));
     let rows = file_rows(&sdxl);
     assert_eq!(rows[0]["details"]["detected"], true, "{}", rows[0]);
     assert_eq!(rows[0]["details"]["bit_accuracy"], 1.0);
@@ -243,164 +204,73 @@ fn bad_inputs_are_refused_with_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let host = s(&parity("host_china_300x220.png"));
     let out = s(&dir.path().join("o"));
-    let cases: Vec<(Vec<&str>, &str)> = vec![
+    let embed = format!("watermark embed {host} -o {out}");
+    let cases = [
         (
-            vec![
-                "watermark",
-                "embed",
-                &host,
-                "-o",
-                &out,
-                "--key",
-                "short",
-                "--payload",
-                "00112233",
-            ],
+            format!("{embed} --key short --payload 00112233"),
             "at least 8",
         ),
         (
-            vec![
-                "watermark",
-                "embed",
-                &host,
-                "-o",
-                &out,
-                "--key",
-                KEY,
-                "--payload",
-                "0011223344",
-            ],
+            format!("{embed} --key {KEY} --payload 0011223344"),
             "exactly 32 bits",
         ),
+        (format!("{embed} --key {KEY} --payload xyz"), "not hex"),
+        (format!("{embed} --payload 00112233"), "needs --key"),
+        (format!("{embed} --scheme sdxl --payload 00"), "detect, not"),
         (
-            vec![
-                "watermark",
-                "embed",
-                &host,
-                "-o",
-                &out,
-                "--key",
-                KEY,
-                "--payload",
-                "xyz",
-            ],
-            "not hex",
-        ),
-        (
-            vec![
-                "watermark",
-                "embed",
-                &host,
-                "-o",
-                &out,
-                "--payload",
-                "00112233",
-            ],
-            "needs --key",
-        ),
-        (
-            vec![
-                "watermark",
-                "embed",
-                &host,
-                "-o",
-                &out,
-                "--scheme",
-                "sdxl",
-                "--payload",
-                "00",
-            ],
-            "detect, not",
-        ),
-        (
-            vec!["watermark", "detect", &host, "--scheme", "dwtDct"],
+            format!("watermark detect {host} --scheme dwtDct"),
             "--payload HEX",
         ),
     ];
-    for (args, needle) in cases {
-        let (code, err) = stderr_of(&args);
-        assert_eq!(code, Some(2), "{args:?}: {err}");
-        assert!(err.contains(needle), "{args:?}: {err}");
+    for (line, needle) in cases {
+        let (code, err) = stderr_of(&line);
+        assert_eq!(code, Some(2), "{line}: {err}");
+        assert!(err.contains(needle), "{line}: {err}");
     }
     // Too small for each scheme: the minimum is named.
     let small = dir.path().join("small.png");
     image::RgbImage::new(200, 120).save(&small).unwrap();
     let small = s(&small);
-    let (code, err) = stderr_of(&[
-        "watermark",
-        "embed",
-        &small,
-        "-o",
-        &out,
-        "--key",
-        KEY,
-        "--payload",
-        "00112233",
-    ]);
+    let (code, err) = stderr_of(&format!(
+        "watermark embed {} -o {} --key {} --payload 00112233",
+        small, out, KEY
+    ));
     assert_eq!(code, Some(2));
     assert!(
         err.contains("small.png") && err.contains("at least 128"),
         "{err}"
     );
-    let (code, err) = stderr_of(&[
-        "watermark",
-        "embed",
-        &small,
-        "-o",
-        &out,
-        "--scheme",
-        "dwtDctSvd",
-        "--payload",
-        "00",
-    ]);
+    let (code, err) = stderr_of(&format!(
+        "watermark embed {} -o {} --scheme dwtDctSvd --payload 00",
+        small, out
+    ));
     assert_eq!(code, Some(2));
     assert!(err.contains("256x256"), "{err}");
     // A payload longer than dwtDct can carry in this image.
-    let (code, err) = stderr_of(&[
-        "watermark",
-        "embed",
-        &host,
-        "-o",
-        &out,
-        "--scheme",
-        "dwtDct",
-        "--payload",
-        &"ab".repeat(300),
-    ]);
+    let (code, err) = stderr_of(&format!(
+        "watermark embed {} -o {} --scheme dwtDct --payload {}",
+        host,
+        out,
+        "ab".repeat(300)
+    ));
     assert_eq!(code, Some(2));
     assert!(err.contains("blocks to carry"), "{err}");
     // Corrupt image: named.
     let corrupt = dir.path().join("corrupt.png");
     std::fs::write(&corrupt, b"\x89PNG\r\n\x1a\nnot really").unwrap();
-    let (code, err) = stderr_of(&["watermark", "detect", &s(&corrupt), "--key", KEY]);
+    let (code, err) = stderr_of(&format!("watermark detect {} --key {}", s(&corrupt), KEY));
     assert_eq!(code, Some(2));
     assert!(err.contains("corrupt.png"), "{err}");
     // Never over an existing output.
-    let first = run(&[
-        "watermark",
-        "embed",
-        &host,
-        "-o",
-        &out,
-        "--key",
-        KEY,
-        "--payload",
-        "00112233",
-        "--json",
-        "-q",
-    ]);
+    let first = run(&format!(
+        "watermark embed {} -o {} --key {} --payload 00112233 --json -q",
+        host, out, KEY
+    ));
     assert_eq!(first["results"].as_array().unwrap().len(), 1);
-    let (code, err) = stderr_of(&[
-        "watermark",
-        "embed",
-        &host,
-        "-o",
-        &out,
-        "--key",
-        KEY,
-        "--payload",
-        "00112233",
-    ]);
+    let (code, err) = stderr_of(&format!(
+        "watermark embed {} -o {} --key {} --payload 00112233",
+        host, out, KEY
+    ));
     assert_eq!(code, Some(2));
     assert!(err.contains("exists"), "{err}");
 }
@@ -419,23 +289,11 @@ fn robustness_report_meets_the_targets() {
     .map(|n| s(&parity(n)));
     let report = s(&dir.path().join("robustness.md"));
     let ar = s(&Path::new(env!("CARGO_MANIFEST_DIR")).join("reference/weights/ar"));
-    let mut args = vec!["watermark", "robustness", "--images"];
-    args.extend(photos.iter().map(String::as_str));
-    args.extend([
-        "--schemes",
-        "assay,dwtDct",
-        "--text-model",
-        &ar,
-        "--texts",
-        "20",
-        "--unmarked-texts",
-        "40",
-        "-o",
-        &report,
-        "--json",
-        "-q",
-    ]);
-    let doc = run(&args);
+    let line = format!(
+        "watermark robustness --images {} --schemes assay,dwtDct --text-model {ar} --texts 20 --unmarked-texts 40 -o {report} --json -q",
+        photos.join(" ")
+    );
+    let doc = run(&line);
     let md = std::fs::read_to_string(&report).unwrap();
     assert!(md.contains("| assay | jpeg50 |"), "{md}");
     let rate = |doc: &Value, name: &str| metric(doc, name)["value"].as_f64().unwrap();
@@ -472,16 +330,7 @@ fn robustness_report_meets_the_targets() {
 
     // The bundled glyphs, tiled into 280 × 280 flat graphics: the geometry-preserving
     // attacks (the note reports the rest, short of target on these small, mostly black hosts).
-    let glyphs = run(&[
-        "watermark",
-        "robustness",
-        "--glyph-montages",
-        "3",
-        "--schemes",
-        "assay",
-        "--json",
-        "-q",
-    ]);
+    let glyphs = run("watermark robustness --glyph-montages 3 --schemes assay --json -q");
     for attack in [
         "none",
         "jpeg90",
