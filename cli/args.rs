@@ -298,6 +298,17 @@ pub enum BenchCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Image watermarks: embed and detect, megapixels per second, for each scheme.
+    Watermark {
+        /// Images or folders (decoded once, before timing).
+        #[arg(required = true, value_name = "IN")]
+        images: Vec<PathBuf>,
+        /// Times each scheme goes over the images.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Corpus BLEU, chrF and ROUGE-L/Lsum on a synthetic corpus.
     Text {
         /// Number of segments.

@@ -290,6 +290,14 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
             commands::bench::features(dim, stats_rows, prdc_rows, seed, &device.device)?,
             common.json,
         ),
+        Command::Bench(BenchCommand::Watermark {
+            images,
+            repeat,
+            common,
+        }) => (
+            commands::bench_watermark::run(&images, repeat)?,
+            common.json,
+        ),
         Command::Bench(BenchCommand::Text {
             segments,
             write_corpus,

@@ -1,6 +1,7 @@
 //! What each subcommand does: read inputs, call the libraries, fill a results document.
 
 pub mod bench;
+pub mod bench_watermark;
 pub mod clipscore;
 pub mod demo;
 pub mod demo_generators;

@@ -54,6 +54,10 @@ pub const MIN_DETECT_SIDE: u32 = 64;
 const HIGH_PASS_SIGMA: f32 = 2.0;
 /// Default embedding strength: the floor is 38 dB; half a decibel of headroom.
 pub const DEFAULT_PSNR_DB: f64 = 38.5;
+/// Longest side of the copy on which the embedder searches for its PSNR budget.
+const PROXY_SIDE: u32 = 512;
+/// Halvings of the margin bracket (2^-12 of its width).
+const BISECTION_STEPS: usize = 12;
 /// Times the informed embedding re-estimates the host term.
 const REFINE_PASSES: usize = 3;
 /// The detector clips the high-passed luminance at this multiple of its median magnitude,
@@ -211,16 +215,29 @@ pub fn embed(
     // The budget is spent on the marked 8-bit image, not on the pattern: where the host sits
     // at 0 or 255 (black backgrounds, highlights) half the pattern clips away, and the rest
     // may be stronger for the same PSNR.
+    // The search runs on a copy at most PROXY_SIDE wide (the cell grid is relative, so the
+    // pattern's statistics carry over); the full image is rendered once per pass.
+    let proxy = if width.max(height) > PROXY_SIDE {
+        let f = f64::from(PROXY_SIDE) / f64::from(width.max(height));
+        let (pw, ph) = (
+            (f64::from(width) * f).round() as u32,
+            (f64::from(height) * f).round() as u32,
+        );
+        imageops::resize(image, pw.max(1), ph.max(1), imageops::FilterType::Triangle)
+    } else {
+        image.clone()
+    };
     let distortion = |amplitudes: &[f32]| {
-        psnr(
-            image,
-            &apply(image, &render(key, amplitudes, width, height)),
-        )
+        let pattern = render(key, amplitudes, proxy.width(), proxy.height());
+        psnr(&proxy, &apply(&proxy, &pattern))
     };
     // The detector is not linear (it clips the high-passed host), so the host term is
     // re-estimated from the marked image a few times: host ≈ read(marked) − gain·amplitude.
     let mut host = read(image);
     let mut marked = image.clone();
+    let mut chosen = vec![0f32; CODE_BITS];
+    // Each pass's bracket starts from the previous margin.
+    let mut start = 1f32;
     for _ in 0..REFINE_PASSES {
         let amplitudes = |margin: f32| -> Vec<f32> {
             (0..CODE_BITS)
@@ -231,11 +248,12 @@ pub fn embed(
                 .collect()
         };
         // The pattern's RMS grows with the margin: bisect for the budget.
-        let (mut lo, mut hi) = (0f32, 1f32);
+        let (mut lo, mut hi) = (0f32, start);
         while distortion(&amplitudes(hi)) > psnr_db && hi < 1e6 {
+            lo = hi;
             hi *= 2.0;
         }
-        for _ in 0..30 {
+        for _ in 0..BISECTION_STEPS {
             let mid = 0.5 * (lo + hi);
             if distortion(&amplitudes(mid)) > psnr_db {
                 lo = mid;
@@ -243,12 +261,21 @@ pub fn embed(
                 hi = mid;
             }
         }
-        let chosen = amplitudes(lo);
+        chosen = amplitudes(lo);
+        start = (2.0 * lo).max(1e-3);
         marked = apply(image, &render(key, &chosen, width, height));
         let now = read(&marked);
         host = (0..CODE_BITS)
             .map(|i| now[i] - gain[i] * chosen[i])
             .collect();
+    }
+    // The proxy's budget lands within a fraction of a decibel on the full image: one
+    // rescaling puts it on target.
+    let reached = psnr(image, &marked);
+    if (reached - psnr_db).abs() > 0.05 {
+        let scale = 10f64.powf((reached - psnr_db) / 20.0) as f32;
+        let rescaled: Vec<f32> = chosen.iter().map(|a| a * scale).collect();
+        marked = apply(image, &render(key, &rescaled, width, height));
     }
     let psnr_db = psnr(image, &marked);
     Ok(Embedded {
