@@ -40,6 +40,10 @@ pub enum Command {
     /// Watermarks: generate watermarked text, detect watermarks.
     #[command(subcommand)]
     Watermark(WatermarkCommand),
+    /// C2PA manifests for generated media (sign, verify, inspect, test keys), and checks of
+    /// results documents against their inputs.
+    #[command(subcommand)]
+    Provenance(ProvenanceCommand),
     /// Model files: convert PyTorch weights to safetensors.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -1013,6 +1017,104 @@ pub struct WatermarkDetectTextArgs {
     pub min_tokens: usize,
     #[command(flatten)]
     pub green: GreenListFlags,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// Signature algorithms.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignAlgArg {
+    Es256,
+    Ps256,
+    Ed25519,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProvenanceCommand {
+    /// Sign copies of files with a C2PA manifest saying a trained model made them.
+    Sign(Box<ProvenanceSignArgs>),
+    /// Verify the C2PA manifests of files (exit 1 when any fails validation).
+    Verify(ProvenanceVerifyArgs),
+    /// Print a file's C2PA manifest store as JSON.
+    Inspect {
+        #[arg(value_name = "IN")]
+        input: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Make a local TEST CA and signing certificate and key (untrusted; for trying things out).
+    Keygen {
+        #[arg(short, long, value_name = "DIR")]
+        out: PathBuf,
+        #[arg(long, value_enum, default_value = "es256")]
+        alg: SignAlgArg,
+        /// Days the certificates are valid.
+        #[arg(long, default_value_t = 365)]
+        days: i64,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Re-hash every input of a results document (--json output) and report what changed
+    /// (exit 1 if any changed).
+    Check {
+        #[arg(value_name = "RESULTS.json")]
+        results: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct ProvenanceSignArgs {
+    /// Files or folders (JPEG, PNG, WebP, WAV, TIFF, GIF, MP4).
+    #[arg(required = true, value_name = "IN")]
+    pub inputs: Vec<PathBuf>,
+    /// Folder for the signed copies (never over a file).
+    #[arg(short, long, value_name = "OUTDIR")]
+    pub out: PathBuf,
+    /// Certificate chain, PEM: the signing certificate first (not self-signed).
+    #[arg(long, value_name = "CHAIN.pem")]
+    pub cert: PathBuf,
+    /// The signing certificate's private key, PEM.
+    #[arg(long, value_name = "KEY.pem")]
+    pub key: PathBuf,
+    #[arg(long, value_enum, default_value = "es256")]
+    pub alg: SignAlgArg,
+    /// Name of the generating model.
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long)]
+    pub model_version: Option<String>,
+    /// The prompt (its sha256 goes into the manifest).
+    #[arg(long, value_name = "FILE")]
+    pub prompt_file: Option<PathBuf>,
+    /// An evaluation results document (its sha256 goes into the manifest).
+    #[arg(long, value_name = "RESULTS.json")]
+    pub results: Option<PathBuf>,
+    /// Watermark images first (assay scheme), then sign, so the manifest covers the marked pixels.
+    #[arg(long, requires_all = ["watermark_key", "watermark_payload"])]
+    pub watermark: bool,
+    #[arg(long, value_name = "K")]
+    pub watermark_key: Option<String>,
+    #[arg(long, value_name = "HEX8")]
+    pub watermark_payload: Option<String>,
+    /// A timestamp authority (none by default: no network).
+    #[arg(long)]
+    pub tsa_url: Option<String>,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct ProvenanceVerifyArgs {
+    #[arg(required = true, value_name = "IN")]
+    pub inputs: Vec<PathBuf>,
+    /// Fail files whose signer does not chain to --trust-anchors.
+    #[arg(long, requires = "trust_anchors")]
+    pub require_trusted: bool,
+    /// PEM bundle of trusted root certificates.
+    #[arg(long, value_name = "PEM")]
+    pub trust_anchors: Option<PathBuf>,
     #[command(flatten)]
     pub common: Common,
 }

@@ -18,8 +18,8 @@ mod output;
 mod progress;
 
 use args::{
-    BenchCommand, Cli, Command, FeaturesCommand, ImageCommand, ModelsCommand, ReferenceCommand,
-    ReferenceData, StatsCommand, TextCommand, WatermarkCommand,
+    BenchCommand, Cli, Command, FeaturesCommand, ImageCommand, ModelsCommand, ProvenanceCommand,
+    ReferenceCommand, ReferenceData, StatsCommand, TextCommand, WatermarkCommand,
 };
 use clap::Parser;
 use error::CliResult;
@@ -266,6 +266,24 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
         Command::Watermark(WatermarkCommand::DetectText(a)) => {
             (commands::watermark::detect_text(&a)?, a.common.json)
         }
+        Command::Provenance(ProvenanceCommand::Sign(a)) => {
+            (commands::provenance::sign(&a)?, a.common.json)
+        }
+        Command::Provenance(ProvenanceCommand::Verify(a)) => {
+            (commands::provenance::verify(&a)?, a.common.json)
+        }
+        Command::Provenance(ProvenanceCommand::Inspect { input, common }) => {
+            (commands::provenance::inspect(&input)?, common.json)
+        }
+        Command::Provenance(ProvenanceCommand::Keygen {
+            out,
+            alg,
+            days,
+            common,
+        }) => (commands::provenance::keygen(&out, alg, days)?, common.json),
+        Command::Provenance(ProvenanceCommand::Check { results, common }) => {
+            (commands::provenance::check(&results)?, common.json)
+        }
         Command::Watermark(WatermarkCommand::Embed(a)) => {
             (commands::watermark_image::embed(&a)?, a.common.json)
         }
@@ -316,7 +334,13 @@ fn main() -> ExitCode {
     match std::panic::catch_unwind(|| run(cli)) {
         Ok(Ok((doc, json))) => {
             doc.print(json);
-            ExitCode::SUCCESS
+            match &doc.failed {
+                Some(why) => {
+                    eprintln!("assay: failed: {why}");
+                    ExitCode::from(1)
+                }
+                None => ExitCode::SUCCESS,
+            }
         }
         Ok(Err(e)) => {
             eprintln!("assay: {e}");

@@ -45,6 +45,12 @@ pub struct ResultsDoc {
     pub seed: Option<u64>,
     pub device: String,
     pub elapsed_s: f64,
+    /// The exact command line, so the record says what was asked as well as from what.
+    pub command_line: Vec<String>,
+    /// Set when the command's check failed (a verification, a changed input): the document
+    /// is still printed, then the process exits 1.
+    #[serde(skip)]
+    pub failed: Option<String>,
 }
 
 impl ResultsDoc {
@@ -57,6 +63,8 @@ impl ResultsDoc {
             seed: None,
             device: "cpu".to_string(),
             elapsed_s: started.elapsed().as_secs_f64(),
+            command_line: std::env::args().collect(),
+            failed: None,
         }
     }
 

@@ -9,6 +9,7 @@ pub mod features;
 pub mod image;
 pub mod models;
 pub mod perplexity;
+pub mod provenance;
 pub mod reference;
 pub mod text;
 pub mod watermark;

@@ -149,7 +149,7 @@ fn output_path(out: &Path, input: &LoadedImage) -> (PathBuf, ImageFormat) {
 }
 
 /// The marked pixels in the input's layout: alpha put back, grey kept grey when it still is.
-fn restore_layout(marked: RgbImage, input: &LoadedImage) -> DynamicImage {
+pub fn restore_layout(marked: RgbImage, input: &LoadedImage) -> DynamicImage {
     let still_grey = input.grey
         && marked
             .pixels()
@@ -177,7 +177,7 @@ fn restore_layout(marked: RgbImage, input: &LoadedImage) -> DynamicImage {
     }
 }
 
-fn encode(image: &DynamicImage, format: ImageFormat, quality: u8) -> CliResult<Vec<u8>> {
+pub fn encode(image: &DynamicImage, format: ImageFormat, quality: u8) -> CliResult<Vec<u8>> {
     let mut bytes = Vec::new();
     let result = match format {
         ImageFormat::Jpeg => {
