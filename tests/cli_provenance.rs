@@ -105,6 +105,26 @@ fn sign_verify_tamper_and_resign() {
         );
         assert_eq!(d["claim_generator"], "Assay");
     }
+    // The C2PA Python bindings read the same kind of files the same way
+    // (tests/parity/c2pa_interop.py; c2pa-python 0.38.1 on SDK 0.91.3).
+    let golden: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity/provenance/c2pa_python.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    for (r, name) in rows(&v).iter().zip(["gen.png", "gen.jpg", "gen.wav"]) {
+        let theirs = &golden["files"][name];
+        assert_eq!(r["details"]["state"], theirs["validation_state"], "{name}");
+        assert_eq!(r["details"]["actions"], theirs["actions"], "{name}");
+        assert_eq!(
+            theirs["codes"],
+            serde_json::json!(["signingCredential.untrusted"]),
+            "{name}"
+        );
+        assert_eq!(theirs["assay_assertion"], true);
+    }
     // Trusted with our CA as anchor, and required.
     let t = run(&format!(
         "provenance verify {} --trust-anchors {ca} --require-trusted --json -q",
