@@ -57,14 +57,16 @@ pub fn run(a: &DemoArgs) -> CliResult<ResultsDoc> {
     let pb = crate::progress::bar(3, "demo", a.common.quiet);
     reference_domain(&mut doc, a.seed)?;
     pb.inc(1);
-    super::demo_generators::image_generators(&mut doc, a.seed, &pb)?;
+    let mut samples = Vec::new();
+    super::demo_generators::image_generators(&mut doc, a.seed, &pb, &mut samples)?;
     pb.inc(1);
     super::demo_generators::text_generators(&mut doc, a.seed)?;
     pb.inc(1);
     pb.finish_and_clear();
-    doc.elapsed_s = started.elapsed().as_secs_f64();
     std::fs::create_dir_all(&a.out)
         .map_err(|e| CliError::Input(format!("{}: cannot create: {e}", a.out.display())))?;
+    super::demo_provenance::sign_samples(&mut doc, &samples, &a.out)?;
+    doc.elapsed_s = started.elapsed().as_secs_f64();
     crate::output::write_atomic(
         &a.out.join("results.json"),
         (doc.to_json() + "\n").as_bytes(),

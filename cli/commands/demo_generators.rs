@@ -88,7 +88,13 @@ fn glyph_is(logits: &[f64]) -> CliResult<(f64, f64)> {
     Ok((s.mean, s.std))
 }
 
-pub fn image_generators(doc: &mut ResultsDoc, seed: u64, pb: &ProgressBar) -> CliResult<()> {
+/// Also hands back the first 100 samples of each image family (for the provenance step).
+pub fn image_generators(
+    doc: &mut ResultsDoc,
+    seed: u64,
+    pb: &ProgressBar,
+    samples_out: &mut Vec<(&'static str, Vec<Vec<u8>>)>,
+) -> CliResult<()> {
     let net = GlyphClassifier::committed(&Device::Cpu).map_err(internal("classifier"))?;
     record(doc, Family::Classifier);
     // Fresh real glyphs from a data set no network was trained on (training used 1000–4343).
@@ -130,6 +136,7 @@ pub fn image_generators(doc: &mut ResultsDoc, seed: u64, pb: &ProgressBar) -> Cl
         else {
             return Err(CliError::Internal(format!("{} made no images", f.name())));
         };
+        samples_out.push((f.name(), images.iter().take(100).cloned().collect()));
         let (fake, logits) = features_of(&net, &images)?;
         let fd =
             frechet_distance_of(&real_stats, &GaussianStats::of(&fake)).map_err(internal("FD"))?;

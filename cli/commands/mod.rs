@@ -5,6 +5,7 @@ pub mod bench_watermark;
 pub mod clipscore;
 pub mod demo;
 pub mod demo_generators;
+pub mod demo_provenance;
 pub mod features;
 pub mod image;
 pub mod models;
