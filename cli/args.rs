@@ -1054,14 +1054,39 @@ pub enum ProvenanceCommand {
         #[command(flatten)]
         common: Common,
     },
-    /// Re-hash every input of a results document (--json output) and report what changed
-    /// (exit 1 if any changed).
-    Check {
-        #[arg(value_name = "RESULTS.json")]
-        results: PathBuf,
-        #[command(flatten)]
-        common: Common,
-    },
+    /// Re-hash every input of a results document (--json output) and report what changed,
+    /// and verify its detached signature when it has one (exit 1 if any input changed or the
+    /// signature fails).
+    Check(ProvenanceCheckArgs),
+    /// Sign a results document with a detached signature (COSE_Sign1, RESULTS.json.cose) that
+    /// `check` verifies.
+    SignResults(ProvenanceSignResultsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ProvenanceCheckArgs {
+    #[arg(value_name = "RESULTS.json")]
+    pub results: PathBuf,
+    /// Its detached signature (default: RESULTS.json.cose when that file exists).
+    #[arg(long, value_name = "SIG")]
+    pub signature: Option<PathBuf>,
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+#[derive(Args, Debug)]
+pub struct ProvenanceSignResultsArgs {
+    #[arg(value_name = "RESULTS.json")]
+    pub results: PathBuf,
+    #[command(flatten)]
+    pub signer: SignerArgs,
+    /// Where to write the signature (default: RESULTS.json.cose; never over a file).
+    #[arg(short, long, value_name = "SIG")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub common: Common,
 }
 
 #[derive(Args, Debug)]
@@ -1072,14 +1097,8 @@ pub struct ProvenanceSignArgs {
     /// Folder for the signed copies (never over a file).
     #[arg(short, long, value_name = "OUTDIR")]
     pub out: PathBuf,
-    /// Certificate chain, PEM: the signing certificate first (not self-signed).
-    #[arg(long, value_name = "CHAIN.pem")]
-    pub cert: PathBuf,
-    /// The signing certificate's private key, PEM.
-    #[arg(long, value_name = "KEY.pem")]
-    pub key: PathBuf,
-    #[arg(long, value_enum, default_value = "es256")]
-    pub alg: SignAlgArg,
+    #[command(flatten)]
+    pub signer: SignerArgs,
     /// Name of the generating model.
     #[arg(long)]
     pub model: Option<String>,
@@ -1098,9 +1117,6 @@ pub struct ProvenanceSignArgs {
     pub watermark_key: Option<String>,
     #[arg(long, value_name = "HEX8")]
     pub watermark_payload: Option<String>,
-    /// A timestamp authority (none by default: no network).
-    #[arg(long)]
-    pub tsa_url: Option<String>,
     #[command(flatten)]
     pub common: Common,
 }
@@ -1109,12 +1125,35 @@ pub struct ProvenanceSignArgs {
 pub struct ProvenanceVerifyArgs {
     #[arg(required = true, value_name = "IN")]
     pub inputs: Vec<PathBuf>,
-    /// Fail files whose signer does not chain to --trust-anchors.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+/// The signing credentials, for `sign` and `sign-results`.
+#[derive(Args, Debug)]
+pub struct SignerArgs {
+    /// Certificate chain, PEM: the signing certificate first (not self-signed).
+    #[arg(long, value_name = "CHAIN.pem")]
+    pub cert: PathBuf,
+    /// The signing certificate's private key, PEM.
+    #[arg(long, value_name = "KEY.pem")]
+    pub key: PathBuf,
+    #[arg(long, value_enum, default_value = "es256")]
+    pub alg: SignAlgArg,
+    /// A timestamp authority (none by default: no network).
+    #[arg(long)]
+    pub tsa_url: Option<String>,
+}
+
+/// Which signers to trust, for `verify` and `check`.
+#[derive(Args, Debug)]
+pub struct TrustArgs {
+    /// Fail what is not signed by a signer that chains to --trust-anchors.
     #[arg(long, requires = "trust_anchors")]
     pub require_trusted: bool,
     /// PEM bundle of trusted root certificates.
     #[arg(long, value_name = "PEM")]
     pub trust_anchors: Option<PathBuf>,
-    #[command(flatten)]
-    pub common: Common,
 }

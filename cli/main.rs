@@ -281,8 +281,11 @@ fn run(cli: Cli) -> CliResult<(ResultsDoc, bool)> {
             days,
             common,
         }) => (commands::provenance::keygen(&out, alg, days)?, common.json),
-        Command::Provenance(ProvenanceCommand::Check { results, common }) => {
-            (commands::provenance::check(&results)?, common.json)
+        Command::Provenance(ProvenanceCommand::Check(a)) => {
+            (commands::provenance::check(&a)?, a.common.json)
+        }
+        Command::Provenance(ProvenanceCommand::SignResults(a)) => {
+            (commands::provenance::sign_results(&a)?, a.common.json)
         }
         Command::Watermark(WatermarkCommand::Embed(a)) => {
             (commands::watermark_image::embed(&a)?, a.common.json)

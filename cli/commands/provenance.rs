@@ -1,7 +1,11 @@
-//! `assay provenance sign|verify|inspect|keygen|check`: C2PA manifests through
-//! `assay_provenance::content_credentials`, and re-hashing the inputs a results document names.
+//! `assay provenance sign|verify|inspect|keygen|check|sign-results`: C2PA manifests through
+//! `assay_provenance::content_credentials`; re-hashing the inputs a results document names, and
+//! its detached signature through `assay_provenance::results_signature`.
 
-use crate::args::{ProvenanceSignArgs, ProvenanceVerifyArgs, SignAlgArg};
+use crate::args::{
+    ProvenanceCheckArgs, ProvenanceSignArgs, ProvenanceSignResultsArgs, ProvenanceVerifyArgs,
+    SignAlgArg, SignerArgs, TrustArgs,
+};
 use crate::commands::watermark_image::{
     assay_key, assay_payload, encode, load_image, restore_layout,
 };
@@ -9,8 +13,10 @@ use crate::error::{CliError, CliResult};
 use crate::input::record_file;
 use crate::output::{write_atomic, ResultRow, ResultsDoc};
 use assay_provenance::content_credentials::{
-    self, generate_test_credentials, mime_of_extension, GenerationClaim, SignatureAlg,
+    self, check_signing_certificate, generate_test_credentials, mime_of_extension, CredentialError,
+    GenerationClaim, SignatureAlg, SigningCertificate,
 };
+use assay_provenance::results_signature::{self, SIGNATURE_EXTENSION};
 use assay_provenance::watermark::spread_spectrum::{self, DEFAULT_PSNR_DB};
 use assay_provenance::InputRecord;
 use image::ImageFormat;
@@ -98,9 +104,8 @@ fn watermarked(path: &Path, key: &str, payload: &str) -> CliResult<Vec<u8>> {
 pub fn sign(a: &ProvenanceSignArgs) -> CliResult<ResultsDoc> {
     let started = Instant::now();
     let mut doc = ResultsDoc::new("provenance sign", started);
-    let chain = read(&a.cert, "the certificate chain")?;
-    let key = read(&a.key, "the private key")?;
-    doc.add_input(&record_file(&a.cert)?);
+    let credentials = Credentials::load(&a.signer)?;
+    doc.add_input(&record_file(&a.signer.cert)?);
     let files = collect_assets(&a.inputs)?;
     let mut claim = GenerationClaim {
         model_name: a.model.clone(),
@@ -159,19 +164,12 @@ pub fn sign(a: &ProvenanceSignArgs) -> CliResult<ResultsDoc> {
             &bytes,
             mime,
             &file_claim,
-            &chain,
-            &key,
-            alg_of(a.alg),
-            a.tsa_url.clone(),
+            &credentials.chain,
+            &credentials.key,
+            credentials.alg(),
+            a.signer.tsa_url.clone(),
         )
-        .map_err(|e| {
-            CliError::Input(format!(
-                "{}: {e} (certificate {}, key {})",
-                file.display(),
-                a.cert.display(),
-                a.key.display()
-            ))
-        })?;
+        .map_err(credentials.failed(file))?;
         write_atomic(&out, &signed, std::slice::from_ref(&rec))?;
         doc.add_input(&rec);
         doc.results.push(ResultRow::plain("provenance.signed", 1.0, 1, json!({
@@ -179,20 +177,67 @@ pub fn sign(a: &ProvenanceSignArgs) -> CliResult<ResultsDoc> {
             "parent_manifest": had_manifest, "watermark": file_claim.watermark.as_ref().map(|(s, p)| json!({"scheme": s, "payload": p})),
             "note": format!("{}: signed{}", out.display(), if had_manifest { " (its manifest kept as parent)" } else { "" })})));
     }
+    doc.results
+        .insert(0, signer_row(&credentials.certificate, &a.signer.cert));
     doc.elapsed_s = started.elapsed().as_secs_f64();
     Ok(doc)
+}
+
+/// `--cert` and `--key`, read, with the chain's signing certificate checked before anything
+/// is written: an expired certificate or a weak key fails once, naming the certificate file,
+/// not once per asset.
+struct Credentials<'a> {
+    args: &'a SignerArgs,
+    chain: Vec<u8>,
+    key: Vec<u8>,
+    certificate: SigningCertificate,
+}
+
+impl<'a> Credentials<'a> {
+    fn load(args: &'a SignerArgs) -> CliResult<Credentials<'a>> {
+        let chain = read(&args.cert, "the certificate chain")?;
+        let key = read(&args.key, "the private key")?;
+        let certificate = check_signing_certificate(&chain, alg_of(args.alg))
+            .map_err(|e| CliError::Input(format!("{}: {e}", args.cert.display())))?;
+        Ok(Credentials {
+            args,
+            chain,
+            key,
+            certificate,
+        })
+    }
+
+    fn alg(&self) -> SignatureAlg {
+        alg_of(self.args.alg)
+    }
+
+    /// A signing failure of `item`, naming the credential files.
+    fn failed(&self, item: &Path) -> impl Fn(CredentialError) -> CliError + '_ {
+        let item = item.display().to_string();
+        move |e| {
+            CliError::Input(format!(
+                "{item}: {e} (certificate {}, key {})",
+                self.args.cert.display(),
+                self.args.key.display()
+            ))
+        }
+    }
+}
+
+fn signer_row(signer: &SigningCertificate, path: &Path) -> ResultRow {
+    let mut details = serde_json::to_value(signer).unwrap_or(Value::Null);
+    details["certificate"] = json!(path.display().to_string());
+    details["note"] = json!(format!(
+        "signer {} ({}, valid until {})",
+        signer.subject, signer.key, signer.not_after
+    ));
+    ResultRow::plain("provenance.signer", 1.0, 1, details)
 }
 
 pub fn verify(a: &ProvenanceVerifyArgs) -> CliResult<ResultsDoc> {
     let started = Instant::now();
     let mut doc = ResultsDoc::new("provenance verify", started);
-    let anchors = match &a.trust_anchors {
-        Some(p) => Some(
-            String::from_utf8(read(p, "the trust anchors")?)
-                .map_err(|_| CliError::Input(format!("{}: not PEM text", p.display())))?,
-        ),
-        None => None,
-    };
+    let anchors = trust_anchors(&a.trust)?;
     let files = collect_assets(&a.inputs)?;
     let mut failed = Vec::new();
     for file in &files {
@@ -201,7 +246,7 @@ pub fn verify(a: &ProvenanceVerifyArgs) -> CliResult<ResultsDoc> {
         doc.add_input(&InputRecord::of_bytes(file.display().to_string(), &bytes));
         let v = content_credentials::verify(&bytes, mime, anchors.as_deref())
             .map_err(|e| CliError::Input(format!("{}: {e}", file.display())))?;
-        let passes = v.passes(a.require_trusted);
+        let passes = v.passes(a.trust.require_trusted);
         if !passes {
             failed.push(file.display().to_string());
         }
@@ -306,9 +351,130 @@ pub fn keygen(out: &Path, alg: SignAlgArg, days: i64) -> CliResult<ResultsDoc> {
     Ok(doc)
 }
 
-pub fn check(results: &Path) -> CliResult<ResultsDoc> {
+/// The PEM text of `--trust-anchors`, when given.
+fn trust_anchors(trust: &TrustArgs) -> CliResult<Option<String>> {
+    let Some(p) = &trust.trust_anchors else {
+        return Ok(None);
+    };
+    String::from_utf8(read(p, "the trust anchors")?)
+        .map(Some)
+        .map_err(|_| CliError::Input(format!("{}: not PEM text", p.display())))
+}
+
+/// Where a document's detached signature lives by default: next to it, `.cose` appended.
+fn signature_path_of(results: &Path) -> PathBuf {
+    let mut name = results.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{SIGNATURE_EXTENSION}"));
+    results.with_file_name(name)
+}
+
+pub fn sign_results(a: &ProvenanceSignResultsArgs) -> CliResult<ResultsDoc> {
     let started = Instant::now();
-    let text = String::from_utf8(read(results, "the results document")?)
+    let mut doc = ResultsDoc::new("provenance sign-results", started);
+    let document = read(&a.results, "the results document")?;
+    serde_json::from_slice::<Value>(&document).map_err(|e| {
+        CliError::Input(format!(
+            "{}: not a results document (JSON): {e}",
+            a.results.display()
+        ))
+    })?;
+    let credentials = Credentials::load(&a.signer)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or_else(|| signature_path_of(&a.results));
+    if out.exists() {
+        return Err(CliError::Usage(format!(
+            "{}: exists (Assay never writes over files)",
+            out.display()
+        )));
+    }
+    let (signature, signer) = results_signature::sign_detached(
+        &document,
+        &credentials.chain,
+        &credentials.key,
+        credentials.alg(),
+        a.signer.tsa_url.clone(),
+    )
+    .map_err(credentials.failed(&a.results))?;
+    let rec = InputRecord::of_bytes(a.results.display().to_string(), &document);
+    write_atomic(&out, &signature, std::slice::from_ref(&rec))?;
+    doc.add_input(&rec);
+    doc.add_input(&record_file(&a.signer.cert)?);
+    doc.results.push(signer_row(&signer, &a.signer.cert));
+    doc.results.push(ResultRow::plain("provenance.results_signed", 1.0, 1, json!({
+        "results": a.results.display().to_string(), "results_sha256": rec.sha256,
+        "signature_file": out.display().to_string(), "format": "COSE_Sign1 (RFC 9052), detached payload, x5chain",
+        "note": format!("{}: signed; `assay provenance check {}` verifies it", out.display(), a.results.display())})));
+    doc.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(doc)
+}
+
+/// Verifies the document's detached signature, when there is one, into `doc`; returns the
+/// reason it fails, if it does.
+fn check_signature(
+    a: &ProvenanceCheckArgs,
+    document: &[u8],
+    doc: &mut ResultsDoc,
+) -> CliResult<Option<String>> {
+    let path = match &a.signature {
+        Some(p) if !p.is_file() => {
+            return Err(CliError::Input(format!(
+                "{}: no such signature file",
+                p.display()
+            )))
+        }
+        Some(p) => p.clone(),
+        None => signature_path_of(&a.results),
+    };
+    if !path.is_file() {
+        doc.results.push(ResultRow::plain("provenance.results_signature", 0.0, 1, json!({
+            "signature_file": null, "note": format!("{}: not signed (no {})", a.results.display(), path.display())})));
+        return Ok(a
+            .trust
+            .require_trusted
+            .then(|| format!("{}: not signed, and --require-trusted", a.results.display())));
+    }
+    let anchors = trust_anchors(&a.trust)?;
+    let signature = read(&path, "the signature")?;
+    doc.add_input(&InputRecord::of_bytes(
+        path.display().to_string(),
+        &signature,
+    ));
+    let v = results_signature::verify_detached(&signature, document, anchors.as_deref())
+        .map_err(|e| CliError::Input(format!("{}: {e}", path.display())))?;
+    let passes = v.passes(a.trust.require_trusted);
+    let verdict = if passes {
+        format!(
+            "valid; signed by \"{}\", signer {}",
+            v.signer.as_deref().unwrap_or("?"),
+            v.trust
+        )
+    } else if !v.signature_valid {
+        "INVALID: the document changed since it was signed, or the signature is damaged".into()
+    } else if !v.failures.is_empty() {
+        format!("INVALID: {}", v.failures.join(", "))
+    } else {
+        format!("signer {}, and --require-trusted", v.trust)
+    };
+    let mut details = serde_json::to_value(&v).map_err(|e| CliError::Internal(e.to_string()))?;
+    details["signature_file"] = json!(path.display().to_string());
+    details["signature_file"] = json!(path.display().to_string());
+    details["note"] = json!(format!("{}: {verdict}", path.display()));
+    doc.results.push(ResultRow::plain(
+        "provenance.results_signature",
+        f64::from(u8::from(passes)),
+        1,
+        details,
+    ));
+    Ok((!passes).then(|| format!("{}: {verdict}", path.display())))
+}
+
+pub fn check(a: &ProvenanceCheckArgs) -> CliResult<ResultsDoc> {
+    let started = Instant::now();
+    let results = a.results.as_path();
+    let bytes = read(results, "the results document")?;
+    let text = String::from_utf8(bytes.clone())
         .map_err(|_| CliError::Input(format!("{}: not UTF-8 text", results.display())))?;
     let recorded: Value = serde_json::from_str(&text).map_err(|e| {
         CliError::Input(format!(
@@ -354,12 +520,17 @@ pub fn check(results: &Path) -> CliResult<ResultsDoc> {
             "note": format!("{path}: {status}")}),
         ));
     }
+    let mut failures = Vec::new();
     if !changed.is_empty() {
-        doc.failed = Some(format!(
+        failures.push(format!(
             "{} input(s) changed since the results were computed: {}",
             changed.len(),
             changed.join(", ")
         ));
+    }
+    failures.extend(check_signature(a, &bytes, &mut doc)?);
+    if !failures.is_empty() {
+        doc.failed = Some(failures.join("; "));
     }
     let matched = inputs.len() - changed.len() - missing;
     doc.results.insert(0, ResultRow::plain("provenance.inputs_matching", matched as f64, inputs.len(), json!({

@@ -6,18 +6,19 @@
 //! and payload, sha256 of a results document or of the prompt). An asset that already carries
 //! a manifest is signed as an edit: its manifest becomes the parent ingredient (the intent
 //! C2PA gives for this), never stripped. [`verify`] reads the store back with c2pa's validator
-//! and sorts its status codes into signature, content hash and trust. [`generate_test_credentials`]
-//! makes a local CA and a signing certificate (C2PA refuses self-signed signing certificates).
+//! and sorts its status codes into signature, content hash and trust. Credentials are checked
+//! first ([`check_signing_certificate`]) so that an expired or weak certificate fails with a
+//! message instead of a manifest every reader rejects.
 
 use std::io::Cursor;
 
 use c2pa::{Builder, BuilderIntent, Context, DigitalSourceType, Reader, SigningAlg};
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
 use serde::Serialize;
 use serde_json::{json, Value};
+
+pub use crate::signing_credentials::{
+    check_signing_certificate, generate_test_credentials, SigningCertificate, TestCredentials,
+};
 
 /// Label of Assay's own assertion.
 pub const ASSAY_ASSERTION: &str = "org.assay.provenance";
@@ -42,7 +43,7 @@ pub enum SignatureAlg {
 }
 
 impl SignatureAlg {
-    fn c2pa(self) -> SigningAlg {
+    pub(crate) fn c2pa(self) -> SigningAlg {
         match self {
             SignatureAlg::Es256 => SigningAlg::Es256,
             SignatureAlg::Ps256 => SigningAlg::Ps256,
@@ -113,6 +114,7 @@ pub fn sign(
     alg: SignatureAlg,
     tsa_url: Option<String>,
 ) -> Result<Vec<u8>, CredentialError> {
+    check_signing_certificate(chain_pem, alg)?;
     let signer =
         c2pa::create_signer::from_keys(chain_pem, key_pem, alg.c2pa(), tsa_url).map_err(|e| {
             CredentialError::Input(format!("certificate or key not usable for {alg:?}: {e}"))
@@ -325,66 +327,6 @@ pub fn manifest_json(bytes: &[u8], mime: &str) -> Result<Option<String>, Credent
     }
 }
 
-/// A local test CA and a signing certificate issued by it, PEM.
-#[derive(Debug, Clone)]
-pub struct TestCredentials {
-    pub ca_cert_pem: String,
-    /// Signing certificate then CA certificate: what `sign` takes.
-    pub chain_pem: String,
-    pub signer_key_pem: String,
-}
-
-/// Makes a test CA and a signing certificate valid for `days` days (ES256 or Ed25519 keys).
-pub fn generate_test_credentials(
-    alg: SignatureAlg,
-    days: i64,
-) -> Result<TestCredentials, CredentialError> {
-    let key_alg = match alg {
-        SignatureAlg::Es256 => &rcgen::PKCS_ECDSA_P256_SHA256,
-        SignatureAlg::Ed25519 => &rcgen::PKCS_ED25519,
-        SignatureAlg::Ps256 => {
-            return Err(CredentialError::Input(
-                "keygen makes ES256 or Ed25519 keys; for PS256 bring an RSA key (2048 bits or more) and its certificate".into(),
-            ));
-        }
-    };
-    let err = |e: rcgen::Error| CredentialError::Input(format!("certificate generation: {e}"));
-    let now = time::OffsetDateTime::now_utc();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    ca.distinguished_name
-        .push(DnType::CommonName, "Assay TEST CA (untrusted)");
-    ca.distinguished_name
-        .push(DnType::OrganizationName, "Assay test credentials");
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    ca.not_before = now - time::Duration::days(1);
-    ca.not_after = now + time::Duration::days(days);
-    let ca_key = KeyPair::generate_for(key_alg).map_err(err)?;
-    let ca_cert = ca.self_signed(&ca_key).map_err(err)?;
-    let issuer = Issuer::new(ca, ca_key);
-    let mut ee = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
-    ee.distinguished_name
-        .push(DnType::CommonName, "Assay TEST signer (untrusted)");
-    ee.distinguished_name
-        .push(DnType::OrganizationName, "Assay test credentials");
-    ee.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    ee.extended_key_usages = vec![ExtendedKeyUsagePurpose::EmailProtection];
-    ee.use_authority_key_identifier_extension = true;
-    ee.not_before = now - time::Duration::days(1);
-    ee.not_after = now + time::Duration::days(days);
-    let ee_key = KeyPair::generate_for(key_alg).map_err(err)?;
-    let ee_cert = ee.signed_by(&ee_key, &issuer).map_err(err)?;
-    Ok(TestCredentials {
-        ca_cert_pem: ca_cert.pem(),
-        chain_pem: format!("{}{}", ee_cert.pem(), ca_cert.pem()),
-        signer_key_pem: ee_key.serialize_pem(),
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -494,5 +436,72 @@ mod tests {
             None,
         );
         assert!(err.is_err());
+    }
+
+    fn webp() -> Vec<u8> {
+        let img =
+            image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 3, 200, y as u8 * 5]));
+        let mut bytes = Vec::new();
+        img.write_to(&mut Cursor::new(&mut bytes), image::ImageFormat::WebP)
+            .unwrap();
+        bytes
+    }
+
+    fn sign_with(
+        keys: &TestCredentials,
+        alg: SignatureAlg,
+        bytes: &[u8],
+        mime: &str,
+    ) -> Result<Vec<u8>, CredentialError> {
+        let claim = GenerationClaim {
+            title: "x".into(),
+            ..Default::default()
+        };
+        sign(
+            bytes,
+            mime,
+            &claim,
+            keys.chain_pem.as_bytes(),
+            keys.signer_key_pem.as_bytes(),
+            alg,
+            None,
+        )
+    }
+
+    #[test]
+    fn ps256_with_a_2048_bit_rsa_key_signs_webp_and_a_flipped_byte_is_caught() {
+        let keys = generate_test_credentials(SignatureAlg::Ps256, 30).unwrap();
+        let cert =
+            check_signing_certificate(keys.chain_pem.as_bytes(), SignatureAlg::Ps256).unwrap();
+        assert_eq!(cert.key, "RSA 2048-bit");
+        let signed = sign_with(&keys, SignatureAlg::Ps256, &webp(), "image/webp").unwrap();
+        let v = verify(&signed, "image/webp", Some(&keys.ca_cert_pem)).unwrap();
+        assert!(v.passes(true), "{v:?}");
+        assert_eq!(v.actions, vec!["c2pa.created"]);
+        // One flipped byte inside the VP8L image data chunk.
+        let mut tampered = signed.clone();
+        let vp8l = tampered.windows(4).position(|w| w == b"VP8L").unwrap();
+        tampered[vp8l + 20] ^= 0x10;
+        let t = verify(&tampered, "image/webp", None).unwrap();
+        assert!(!t.passes(false), "{t:?}");
+        assert!(!t.content_hash_valid, "{t:?}");
+        // ES256 asked of an RSA certificate is refused before signing.
+        let e = sign_with(&keys, SignatureAlg::Es256, &webp(), "image/webp").unwrap_err();
+        assert!(e.to_string().contains("--alg ps256"), "{e}");
+    }
+
+    #[test]
+    fn an_rsa_key_under_2048_bits_is_refused_before_signing() {
+        let spec = crate::signing_credentials::TestCredentialSpec {
+            rsa_bits: 1024,
+            ..crate::signing_credentials::TestCredentialSpec::valid_for_days(
+                SignatureAlg::Ps256,
+                30,
+            )
+        };
+        let keys = crate::signing_credentials::generate_test_credentials_with(&spec).unwrap();
+        let e = sign_with(&keys, SignatureAlg::Ps256, &png(), "image/png").unwrap_err();
+        assert!(matches!(e, CredentialError::Input(_)));
+        assert!(e.to_string().contains("1024-bit RSA key"), "{e}");
     }
 }

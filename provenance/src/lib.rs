@@ -7,6 +7,8 @@
 
 pub mod content_credentials;
 pub mod record;
+pub mod results_signature;
+pub mod signing_credentials;
 pub mod watermark;
 
 pub use record::{HashingReader, InputRecord};
