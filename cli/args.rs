@@ -864,6 +864,11 @@ pub struct WatermarkEmbedArgs {
     /// Target PSNR of the assay scheme, dB.
     #[arg(long, default_value_t = assay_provenance::watermark::spread_spectrum::DEFAULT_PSNR_DB)]
     pub psnr: f64,
+    /// Where the assay mark would not read back from an image at --psnr (small or busy
+    /// images), it is embedded 1.5 dB stronger at a time, down to this PSNR (equal to --psnr:
+    /// never).
+    #[arg(long, default_value_t = assay_provenance::watermark::spread_spectrum::DEFAULT_MIN_PSNR_DB)]
+    pub min_psnr: f64,
     /// Quality of JPEG outputs (a JPEG input is written as JPEG).
     #[arg(long, default_value_t = 95, value_parser = clap::value_parser!(u8).range(1..=100))]
     pub jpeg_quality: u8,

@@ -135,11 +135,13 @@ fn the_demo_audits_every_bundled_generator_against_the_truth() {
         assert_eq!(r["value"], 1.0, "{r}");
         assert_eq!(r["n"], 7, "{r}");
     }
-    // The assay watermark is weak on these small, smooth montages (3 of 7 read back: diffusion,
-    // diffusion-memorizing, flow); the number is reported so that a change shows.
+    // The montages are small (280 px) and busy; at the default 38.5 dB four of seven did not
+    // read back, so the demo raises the strength where needed (down to 32 dB): all read back,
+    // and the PSNR range reached is in the note.
     let read = metric(&doc, "provenance.demo.watermark_read");
+    assert_eq!(read["value"], 1.0, "{read}");
     assert!(
-        read["value"].as_f64().unwrap() >= 3.0 / 7.0 - 1e-9,
+        read["details"]["note"].as_str().unwrap().contains("PSNR"),
         "{read}"
     );
     let signed = std::fs::read(out.join("samples/gan.png")).unwrap();

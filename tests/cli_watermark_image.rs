@@ -85,6 +85,7 @@ fn assay_scheme_round_trips_png_jpeg_alpha_and_grey() {
     for r in rows {
         let psnr = r["value"].as_f64().unwrap();
         assert!((38.4..39.5).contains(&psnr), "{r}");
+        assert_eq!(r["details"]["reads_back"], true, "{r}");
     }
     // Layouts: alpha kept exactly, grey stays grey, JPEG stays JPEG.
     let marked_alpha = image::open(out.join("alpha.png")).unwrap();

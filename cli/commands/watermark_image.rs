@@ -215,8 +215,7 @@ pub fn embed(a: &WatermarkEmbedArgs) -> CliResult<ResultsDoc> {
                 out.display()
             )));
         }
-        let marked = scheme
-            .embed(&input.rgb)
+        let (marked, reads_back) = embed_one(&scheme, &input.rgb, a.min_psnr.min(a.psnr))
             .map_err(|e| CliError::Input(format!("{}: {e}", file.display())))?;
         let psnr = spread_spectrum::psnr(&input.rgb, &marked);
         let layout = restore_layout(marked, &input);
@@ -226,6 +225,16 @@ pub fn embed(a: &WatermarkEmbedArgs) -> CliResult<ResultsDoc> {
         let mut details = json!({"file": file.display().to_string(), "out": out.display().to_string(),
             "scheme": scheme.name(), "payload": a.payload,
             "note": "PSNR of the marked pixels against the input, before any JPEG encoding"});
+        if let Some(reads_back) = reads_back {
+            details["reads_back"] = json!(reads_back);
+            details["note"] = json!(if !reads_back {
+                format!("WARNING: the mark does not read back from this image even at {psnr:.1} dB (too small or busy); lower --min-psnr")
+            } else if psnr < a.psnr - 0.75 {
+                format!("strength raised to {psnr:.1} dB PSNR (from {}) so that the mark reads back; before any JPEG encoding", a.psnr)
+            } else {
+                "PSNR of the marked pixels against the input, before any JPEG encoding".into()
+            });
+        }
         if input.grey && layout.color().has_color() {
             details["layout"] = json!("grey input written as RGB: this scheme marks chroma");
         }
@@ -244,6 +253,25 @@ pub fn embed(a: &WatermarkEmbedArgs) -> CliResult<ResultsDoc> {
     pb.finish_and_clear();
     doc.elapsed_s = started.elapsed().as_secs_f64();
     Ok(doc)
+}
+
+/// Embeds with `scheme`; the assay scheme raises its strength down to `floor_db` until the
+/// mark reads back, and says whether it does.
+fn embed_one(
+    scheme: &ImageScheme,
+    rgb: &image::RgbImage,
+    floor_db: f64,
+) -> Result<(image::RgbImage, Option<bool>), String> {
+    match scheme {
+        ImageScheme::Assay {
+            key,
+            payload,
+            psnr_db,
+        } => spread_spectrum::embed_readable(rgb, key, payload, *psnr_db, floor_db)
+            .map(|e| (e.image, Some(e.reads_back)))
+            .map_err(|e| e.to_string()),
+        other => other.embed(rgb).map(|image| (image, None)),
+    }
 }
 
 /// One image's verdict as a result row.

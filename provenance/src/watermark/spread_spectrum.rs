@@ -77,6 +77,8 @@ pub enum SpreadSpectrumError {
     TooSmall { width: u32, height: u32, min: u32 },
     #[error("the target PSNR must be between 20 and 60 dB, got {0}")]
     BadPsnr(f64),
+    #[error("the PSNR floor must be between 20 dB and the target ({psnr} dB), got {floor}")]
+    BadFloor { floor: f64, psnr: f64 },
 }
 
 /// The keyed layout: which coded bit each cell carries and with which chip sign.
@@ -144,7 +146,16 @@ fn luminance(image: &RgbImage) -> LumaF32 {
 pub struct Embedded {
     pub image: RgbImage,
     pub psnr_db: f64,
+    /// The payload decodes from the marked image itself (unattacked, unmoved). Small or busy
+    /// images can miss at a high PSNR: the host's own texture outweighs the budget.
+    pub reads_back: bool,
 }
+
+/// Step by which [`embed_readable`] lowers the PSNR (raises the strength), dB.
+pub const READABLE_STEP_DB: f64 = 1.5;
+/// The lowest PSNR `assay watermark embed` goes to by default for a mark that reads back:
+/// about 6 dB under the default, where the mark becomes faintly visible on flat areas.
+pub const DEFAULT_MIN_PSNR_DB: f64 = 32.0;
 
 /// The chip field on the cell grid with per-bit amplitudes, upsampled to `width × height`
 /// (bilinear), in grey levels.
@@ -278,10 +289,38 @@ pub fn embed(
         marked = apply(image, &render(key, &rescaled, width, height));
     }
     let psnr_db = psnr(image, &marked);
+    let reads_back = decode(key, &read(&marked)) == Some(*payload);
     Ok(Embedded {
         image: marked,
         psnr_db,
+        reads_back,
     })
+}
+
+/// [`embed`] at `psnr_db`; where the mark does not read back from the marked image, again
+/// [`READABLE_STEP_DB`] stronger each time, down to `floor_db`. The returned [`Embedded`]
+/// says the PSNR reached and whether it reads back (it may not, even at the floor).
+pub fn embed_readable(
+    image: &RgbImage,
+    key: &SpreadSpectrumKey,
+    payload: &[u8; PAYLOAD_BYTES],
+    psnr_db: f64,
+    floor_db: f64,
+) -> Result<Embedded, SpreadSpectrumError> {
+    if !(20.0..=psnr_db).contains(&floor_db) {
+        return Err(SpreadSpectrumError::BadFloor {
+            floor: floor_db,
+            psnr: psnr_db,
+        });
+    }
+    let mut target = psnr_db;
+    loop {
+        let embedded = embed(image, key, payload, target)?;
+        if embedded.reads_back || target - READABLE_STEP_DB < floor_db - 1e-9 {
+            return Ok(embedded);
+        }
+        target -= READABLE_STEP_DB;
+    }
 }
 
 /// PSNR in dB between two images of the same size (infinite when identical).
@@ -533,6 +572,37 @@ mod tests {
             soft[i] *= -0.2;
         }
         assert_eq!(decode(&key, &soft), Some(p));
+    }
+
+    #[test]
+    fn a_busy_image_gets_a_stronger_mark_until_it_reads_back() {
+        use rand::{Rng, SeedableRng};
+        // Grey noise of ±65 levels: its texture outweighs a 38.5 dB mark.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let busy = RgbImage::from_fn(256, 256, |_, _| {
+            let v = (128.0 + rng.random_range(-65.0f32..65.0)) as u8;
+            image::Rgb([v, v, v])
+        });
+        let key = SpreadSpectrumKey::new("busy-image-key");
+        let payload = [1, 2, 3, 4];
+        let plain = embed(&busy, &key, &payload, DEFAULT_PSNR_DB).unwrap();
+        assert!(!plain.reads_back, "{}", plain.psnr_db);
+        assert!(!detect(&plain.image, &key, None).unwrap().detected);
+        let raised =
+            embed_readable(&busy, &key, &payload, DEFAULT_PSNR_DB, DEFAULT_MIN_PSNR_DB).unwrap();
+        assert!(raised.reads_back);
+        assert!(
+            raised.psnr_db < DEFAULT_PSNR_DB - 1.0 && raised.psnr_db > DEFAULT_MIN_PSNR_DB - 0.5
+        );
+        assert_eq!(
+            detect(&raised.image, &key, None).unwrap().payload,
+            Some(payload)
+        );
+        // A floor above the target is refused.
+        assert!(matches!(
+            embed_readable(&busy, &key, &payload, 35.0, 36.0),
+            Err(SpreadSpectrumError::BadFloor { .. })
+        ));
     }
 
     #[test]
