@@ -1,12 +1,13 @@
 //! GPT-2 (Radford et al. 2019) in candle, loading Hugging Face checkpoints; candle-transformers
 //! has no GPT-2. Its `Conv1D` layers store weights as (in, out), the transpose of `Linear`'s,
 //! so they multiply from the right. Pre-norm blocks, learned positions, `gelu_new` (the tanh
-//! approximation, candle's `gelu`), the LM head tied to the token embedding.
+//! approximation; [`gelu_new`](crate::gelu_new)), the LM head tied to the token embedding.
 //!
 //! Sequences are right-padded: positions count from 0 for every row (as transformers does
 //! when no position ids are given), and padded keys are masked out of the attention.
 
 use crate::error::{ModelError, Result};
+use crate::gelu_new::gelu_new;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 use serde::Deserialize;
@@ -75,7 +76,6 @@ struct Block {
     c_fc: Conv1D,
     mlp_proj: Conv1D,
     n_head: usize,
-    scale: f64,
 }
 
 impl Block {
@@ -91,15 +91,34 @@ impl Block {
         if c.scale_attn_by_inverse_layer_idx {
             scale /= (layer + 1) as f64;
         }
+        // The attention scale is folded into the query projection: one multiply per weight
+        // at load instead of one per attention score in every pass (exact for the usual
+        // head widths, whose scale is a power of two).
+        let c_attn = Conv1D::new(vb.pp("attn.c_attn"), d, 3 * d)?;
+        let c_attn = Conv1D {
+            weight: Tensor::cat(
+                &[
+                    (c_attn.weight.narrow(1, 0, d)? * scale)?,
+                    c_attn.weight.narrow(1, d, 2 * d)?,
+                ],
+                1,
+            )?,
+            bias: Tensor::cat(
+                &[
+                    (c_attn.bias.narrow(0, 0, d)? * scale)?,
+                    c_attn.bias.narrow(0, d, 2 * d)?,
+                ],
+                0,
+            )?,
+        };
         Ok(Block {
             ln_1: candle_nn::layer_norm(d, c.layer_norm_epsilon, vb.pp("ln_1"))?,
-            c_attn: Conv1D::new(vb.pp("attn.c_attn"), d, 3 * d)?,
+            c_attn,
             attn_proj: Conv1D::new(vb.pp("attn.c_proj"), d, d)?,
             ln_2: candle_nn::layer_norm(d, c.layer_norm_epsilon, vb.pp("ln_2"))?,
             c_fc: Conv1D::new(vb.pp("mlp.c_fc"), d, inner)?,
             mlp_proj: Conv1D::new(vb.pp("mlp.c_proj"), inner, d)?,
             n_head: c.n_head,
-            scale,
         })
     }
 
@@ -115,11 +134,11 @@ impl Block {
                 .contiguous()
         };
         let (q, k, v) = (heads(0)?, heads(1)?, heads(2)?);
-        let att = (q.matmul(&k.t()?)? * self.scale)?.broadcast_add(mask)?;
+        let att = q.matmul(&k.t()?)?.broadcast_add(mask)?;
         let att = candle_nn::ops::softmax_last_dim(&att)?;
         let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
         let x = (x + self.attn_proj.forward(&y)?)?;
-        let h = self.c_fc.forward(&self.ln_2.forward(&x)?)?.gelu()?;
+        let h = gelu_new(&self.c_fc.forward(&self.ln_2.forward(&x)?)?)?;
         x + self.mlp_proj.forward(&h)?
     }
 }

@@ -17,6 +17,7 @@ pub mod clip;
 pub mod conv_cpu;
 pub mod error;
 pub mod extract;
+pub mod gelu_new;
 pub mod gpt2;
 pub mod image;
 pub mod inception;
