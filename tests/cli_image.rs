@@ -376,3 +376,47 @@ fn converted_weights_give_the_same_fid() {
     };
     assert_eq!(fid(&weights()), fid(&s(&converted)));
 }
+
+#[test]
+fn features_do_not_depend_on_the_batch_size() {
+    let a = s(&images().join("set_a"));
+    let dir = tempfile::tempdir().unwrap();
+    // Pool3 features of set_a with `--batch-size batch` (None: the default).
+    let features = |batch: Option<&str>| -> Vec<f32> {
+        let tag = batch.unwrap_or("default");
+        let saved = dir.path().join(format!("f{tag}.safetensors"));
+        let stats = dir.path().join(format!("s{tag}.npz"));
+        let (saved_s, stats_s) = (s(&saved), s(&stats));
+        let mut args = vec!["stats", &a, "-o", &stats_s, "--save-features", &saved_s];
+        if let Some(b) = batch {
+            args.extend(["--batch-size", b]);
+        }
+        json_of(&image(&args));
+        let bytes = std::fs::read(&saved).unwrap();
+        let tensors = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        tensors
+            .tensor("images")
+            .unwrap()
+            .data()
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect()
+    };
+    let default = features(None);
+    let largest = default.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(largest > 0.0);
+    // One image per batch runs each GEMM on all threads instead of one image per thread, so
+    // the sums may round differently, by float rounding only.
+    for batch in ["1", "3", "50"] {
+        let other = features(Some(batch));
+        assert_eq!(other.len(), default.len(), "batch {batch}");
+        let worst = other
+            .iter()
+            .zip(&default)
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        assert!(
+            worst <= 1e-5 * largest,
+            "batch {batch}: {worst} of {largest}"
+        );
+    }
+}
