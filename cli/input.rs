@@ -218,6 +218,28 @@ pub fn check_same_length(first: &Segments, others: &[&Segments]) -> CliResult<()
     Ok(())
 }
 
+/// Files as given, and the files `in_folder` picks from each folder, in order; a path that is
+/// neither is an input error naming it.
+pub fn files_and_folders(
+    inputs: &[PathBuf],
+    in_folder: impl Fn(&Path) -> CliResult<Vec<PathBuf>>,
+) -> CliResult<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for input in inputs {
+        if input.is_dir() {
+            files.extend(in_folder(input)?);
+        } else if input.is_file() {
+            files.push(input.clone());
+        } else {
+            return Err(CliError::Input(format!(
+                "{}: no such file or folder",
+                input.display()
+            )));
+        }
+    }
+    Ok(files)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

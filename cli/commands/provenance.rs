@@ -10,7 +10,7 @@ use crate::commands::watermark_image::{
     assay_key, assay_payload, encode, load_image, restore_layout,
 };
 use crate::error::{CliError, CliResult};
-use crate::input::record_file;
+use crate::input::{files_and_folders, record_file};
 use crate::output::{write_atomic, ResultRow, ResultsDoc};
 use assay_provenance::content_credentials::{
     self, check_signing_certificate, generate_test_credentials, mime_of_extension, CredentialError,
@@ -51,26 +51,16 @@ fn mime_of(path: &Path) -> CliResult<&'static str> {
 
 /// Files as given, and the supported files directly inside folders, sorted.
 fn collect_assets(inputs: &[PathBuf]) -> CliResult<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            let mut inside: Vec<PathBuf> = std::fs::read_dir(input)
-                .map_err(|e| CliError::Input(format!("{}: cannot list: {e}", input.display())))?
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.is_file() && mime_of(p).is_ok())
-                .collect();
-            inside.sort();
-            files.extend(inside);
-        } else if input.is_file() {
-            files.push(input.clone());
-        } else {
-            return Err(CliError::Input(format!(
-                "{}: no such file or folder",
-                input.display()
-            )));
-        }
-    }
+    let files = files_and_folders(inputs, |dir| {
+        let mut inside: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map_err(|e| CliError::Input(format!("{}: cannot list: {e}", dir.display())))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && mime_of(p).is_ok())
+            .collect();
+        inside.sort();
+        Ok(inside)
+    })?;
     if files.is_empty() {
         return Err(CliError::Input(
             "no supported files among the inputs".into(),

@@ -3,6 +3,7 @@
 
 use crate::args::{ImageSchemeArg, WatermarkDetectArgs, WatermarkEmbedArgs};
 use crate::error::{CliError, CliResult};
+use crate::input::files_and_folders;
 use crate::output::{write_atomic, ResultRow, ResultsDoc};
 use crate::progress;
 use assay_models::extract::list_images;
@@ -20,20 +21,9 @@ pub const MIN_KEY_CHARS: usize = 8;
 
 /// Files as given, and the images directly inside folders.
 pub fn collect_images(inputs: &[PathBuf]) -> CliResult<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    for input in inputs {
-        if input.is_dir() {
-            files.extend(list_images(input).map_err(|e| CliError::Input(e.to_string()))?);
-        } else if input.is_file() {
-            files.push(input.clone());
-        } else {
-            return Err(CliError::Input(format!(
-                "{}: no such file or folder",
-                input.display()
-            )));
-        }
-    }
-    Ok(files)
+    files_and_folders(inputs, |dir| {
+        list_images(dir).map_err(|e| CliError::Input(e.to_string()))
+    })
 }
 
 /// One decoded input: RGB for the schemes, with what must be put back (alpha, greyness).

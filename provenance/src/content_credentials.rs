@@ -395,22 +395,8 @@ mod tests {
     #[test]
     fn a_signed_asset_signed_again_keeps_the_first_manifest_as_parent() {
         let keys = generate_test_credentials(SignatureAlg::Es256, 30).unwrap();
-        let claim = GenerationClaim {
-            title: "x.png".into(),
-            ..Default::default()
-        };
-        let sign_once = |bytes: &[u8]| {
-            sign(
-                bytes,
-                "image/png",
-                &claim,
-                keys.chain_pem.as_bytes(),
-                keys.signer_key_pem.as_bytes(),
-                SignatureAlg::Es256,
-                None,
-            )
-            .unwrap()
-        };
+        let sign_once =
+            |bytes: &[u8]| sign_with(&keys, SignatureAlg::Es256, bytes, "image/png").unwrap();
         let twice = sign_once(&sign_once(&png()));
         let v = verify(&twice, "image/png", None).unwrap();
         assert!(v.passes(false), "{v:?}");
@@ -422,19 +408,11 @@ mod tests {
     fn a_key_of_another_certificate_is_refused() {
         let a = generate_test_credentials(SignatureAlg::Es256, 30).unwrap();
         let b = generate_test_credentials(SignatureAlg::Es256, 30).unwrap();
-        let claim = GenerationClaim {
-            title: "x.png".into(),
-            ..Default::default()
+        let mixed = TestCredentials {
+            signer_key_pem: b.signer_key_pem,
+            ..a
         };
-        let err = sign(
-            &png(),
-            "image/png",
-            &claim,
-            a.chain_pem.as_bytes(),
-            b.signer_key_pem.as_bytes(),
-            SignatureAlg::Es256,
-            None,
-        );
+        let err = sign_with(&mixed, SignatureAlg::Es256, &png(), "image/png");
         assert!(err.is_err());
     }
 
