@@ -464,9 +464,9 @@ pub fn check(a: &ProvenanceCheckArgs) -> CliResult<ResultsDoc> {
     let started = Instant::now();
     let results = a.results.as_path();
     let bytes = read(results, "the results document")?;
-    let text = String::from_utf8(bytes.clone())
+    let text = std::str::from_utf8(&bytes)
         .map_err(|_| CliError::Input(format!("{}: not UTF-8 text", results.display())))?;
-    let recorded: Value = serde_json::from_str(&text).map_err(|e| {
+    let recorded: Value = serde_json::from_str(text).map_err(|e| {
         CliError::Input(format!(
             "{}: not a results document (JSON): {e}",
             results.display()
