@@ -6,8 +6,11 @@
 //! Sequences are right-padded: positions count from 0 for every row (as transformers does
 //! when no position ids are given), and padded keys are masked out of the attention.
 
+use crate::attention_cpu::causal_attention;
 use crate::error::{ModelError, Result};
 use crate::gelu_new::gelu_new;
+use crate::host::with_host;
+use crate::linear_cpu::affine;
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{LayerNorm, VarBuilder};
 use serde::Deserialize;
@@ -48,23 +51,71 @@ impl Default for Gpt2Config {
 }
 
 /// A `Conv1D`: y = x · W + b with W stored (in, out).
-struct Conv1D {
-    weight: Tensor,
-    bias: Tensor,
+enum Conv1D {
+    /// f32 on the CPU: the values themselves, for [`affine`]'s GEMM.
+    Host {
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+        n_in: usize,
+        n_out: usize,
+    },
+    /// Other devices and dtypes: candle's ops.
+    Candle { weight: Tensor, bias: Tensor },
 }
 
 impl Conv1D {
     fn new(vb: VarBuilder, n_in: usize, n_out: usize) -> candle_core::Result<Self> {
-        Ok(Conv1D {
-            weight: vb.get((n_in, n_out), "weight")?,
-            bias: vb.get(n_out, "bias")?,
-        })
+        Self::from_tensors(vb.get((n_in, n_out), "weight")?, vb.get(n_out, "bias")?)
+    }
+
+    fn from_tensors(weight: Tensor, bias: Tensor) -> candle_core::Result<Self> {
+        if weight.device().is_cpu() && weight.dtype() == DType::F32 {
+            let (n_in, n_out) = weight.dims2()?;
+            Ok(Conv1D::Host {
+                weight: weight.flatten_all()?.to_vec1()?,
+                bias: bias.to_vec1()?,
+                n_in,
+                n_out,
+            })
+        } else {
+            Ok(Conv1D::Candle { weight, bias })
+        }
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_onto(x, None)
+    }
+
+    /// `base + x · W + b` (base: the residual stream, added in the same pass on the CPU).
+    fn forward_onto(&self, x: &Tensor, base: Option<&Tensor>) -> candle_core::Result<Tensor> {
         let (b, t, d) = x.dims3()?;
-        let y = x.reshape((b * t, d))?.matmul(&self.weight)?;
-        y.broadcast_add(&self.bias)?.reshape((b, t, ()))
+        match self {
+            Conv1D::Host {
+                weight,
+                bias,
+                n_in,
+                n_out,
+            } => {
+                if d != *n_in {
+                    candle_core::bail!("Conv1D expects width {n_in}, got {d}")
+                }
+                let out = with_host(x, |xs| match base {
+                    Some(base) => with_host(base, |r| {
+                        affine(xs, b * t, weight, (d, *n_out), bias, Some(r))
+                    }),
+                    None => Ok(affine(xs, b * t, weight, (d, *n_out), bias, None)),
+                })??;
+                Tensor::from_vec(out, (b, t, *n_out), x.device())
+            }
+            Conv1D::Candle { weight, bias } => {
+                let y = x.reshape((b * t, d))?.matmul(weight)?;
+                let y = y.broadcast_add(bias)?.reshape((b, t, ()))?;
+                match base {
+                    Some(base) => base + y,
+                    None => Ok(y),
+                }
+            }
+        }
     }
 }
 
@@ -94,23 +145,24 @@ impl Block {
         // The attention scale is folded into the query projection: one multiply per weight
         // at load instead of one per attention score in every pass (exact for the usual
         // head widths, whose scale is a power of two).
-        let c_attn = Conv1D::new(vb.pp("attn.c_attn"), d, 3 * d)?;
-        let c_attn = Conv1D {
-            weight: Tensor::cat(
+        let c_attn = vb.pp("attn.c_attn");
+        let (weight, bias) = (
+            c_attn.get((d, 3 * d), "weight")?,
+            c_attn.get(3 * d, "bias")?,
+        );
+        let c_attn = Conv1D::from_tensors(
+            Tensor::cat(
                 &[
-                    (c_attn.weight.narrow(1, 0, d)? * scale)?,
-                    c_attn.weight.narrow(1, d, 2 * d)?,
+                    (weight.narrow(1, 0, d)? * scale)?,
+                    weight.narrow(1, d, 2 * d)?,
                 ],
                 1,
             )?,
-            bias: Tensor::cat(
-                &[
-                    (c_attn.bias.narrow(0, 0, d)? * scale)?,
-                    c_attn.bias.narrow(0, d, 2 * d)?,
-                ],
+            Tensor::cat(
+                &[(bias.narrow(0, 0, d)? * scale)?, bias.narrow(0, d, 2 * d)?],
                 0,
             )?,
-        };
+        )?;
         Ok(Block {
             ln_1: candle_nn::layer_norm(d, c.layer_norm_epsilon, vb.pp("ln_1"))?,
             c_attn,
@@ -122,25 +174,45 @@ impl Block {
         })
     }
 
-    /// `mask`: (b, 1, t, t) additive, 0 where a query may attend, −inf elsewhere.
-    fn forward(&self, x: &Tensor, mask: &Tensor) -> candle_core::Result<Tensor> {
+    /// One block. On the CPU in f32 the attention is [`causal_attention`] over `lengths`;
+    /// elsewhere candle's ops with `mask`, (b, 1, t, t) additive: 0 where a query may attend,
+    /// −inf elsewhere.
+    fn forward(&self, x: &Tensor, attend: &Attend) -> candle_core::Result<Tensor> {
         let (b, t, d) = x.dims3()?;
         let hd = d / self.n_head;
         let qkv = self.c_attn.forward(&self.ln_1.forward(x)?)?;
-        let heads = |i: usize| -> candle_core::Result<Tensor> {
-            qkv.narrow(2, i * d, d)?
-                .reshape((b, t, self.n_head, hd))?
-                .transpose(1, 2)?
-                .contiguous()
+        let y = match attend {
+            Attend::Host { lengths } => {
+                let y = with_host(&qkv, |qkv| {
+                    causal_attention(qkv, (b, t, d), self.n_head, lengths)
+                })?;
+                Tensor::from_vec(y, (b, t, d), x.device())?
+            }
+            Attend::Mask(mask) => {
+                let heads = |i: usize| -> candle_core::Result<Tensor> {
+                    qkv.narrow(2, i * d, d)?
+                        .reshape((b, t, self.n_head, hd))?
+                        .transpose(1, 2)?
+                        .contiguous()
+                };
+                let (q, k, v) = (heads(0)?, heads(1)?, heads(2)?);
+                let att = q.matmul(&k.t()?)?.broadcast_add(mask)?;
+                let att = candle_nn::ops::softmax_last_dim(&att)?;
+                att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?
+            }
         };
-        let (q, k, v) = (heads(0)?, heads(1)?, heads(2)?);
-        let att = q.matmul(&k.t()?)?.broadcast_add(mask)?;
-        let att = candle_nn::ops::softmax_last_dim(&att)?;
-        let y = att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?;
-        let x = (x + self.attn_proj.forward(&y)?)?;
+        let x = self.attn_proj.forward_onto(&y, Some(x))?;
         let h = gelu_new(&self.c_fc.forward(&self.ln_2.forward(&x)?)?)?;
-        x + self.mlp_proj.forward(&h)?
+        self.mlp_proj.forward_onto(&h, Some(&x))
     }
+}
+
+/// How a block's attention learns which keys each query sees.
+enum Attend<'a> {
+    /// Host kernels: causal within each row's real length.
+    Host { lengths: &'a [usize] },
+    /// candle's ops: an additive mask.
+    Mask(Tensor),
 }
 
 /// GPT-2 with its LM head.
@@ -201,7 +273,19 @@ impl Gpt2 {
             .embedding(&ids.flatten_all()?)?
             .reshape((b, t, ()))?
             .broadcast_add(&pos)?;
-        // Causal, and padded keys masked: row i attends to keys j <= q and j < lengths[i].
+        let attend = if self.device.is_cpu() && x.dtype() == DType::F32 {
+            Attend::Host { lengths }
+        } else {
+            Attend::Mask(self.mask(b, t, lengths)?.to_dtype(x.dtype())?)
+        };
+        for block in &self.blocks {
+            x = block.forward(&x, &attend)?;
+        }
+        Ok(self.ln_f.forward(&x)?)
+    }
+
+    /// Causal, and padded keys masked: row i attends to keys j <= q and j < lengths[i].
+    fn mask(&self, b: usize, t: usize, lengths: &[usize]) -> Result<Tensor> {
         let mut mask = vec![0f32; b * t * t];
         for (r, &len) in lengths.iter().enumerate() {
             for q in 0..t {
@@ -216,11 +300,7 @@ impl Gpt2 {
                 mask[(r * t + q) * t] = 0.0;
             }
         }
-        let mask = Tensor::from_vec(mask, (b, 1, t, t), &self.device)?.to_dtype(x.dtype())?;
-        for block in &self.blocks {
-            x = block.forward(&x, &mask)?;
-        }
-        Ok(self.ln_f.forward(&x)?)
+        Ok(Tensor::from_vec(mask, (b, 1, t, t), &self.device)?)
     }
 
     /// Logits (n, vocab) of hidden states (n, d): the tied LM head.

@@ -13,6 +13,7 @@
 
 use crate::conv_cpu::{conv_bias_relu, ConvShape};
 use crate::error::{ModelError, Result};
+use crate::host::with_host;
 use candle_core::{DType, Device, Tensor, D};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -44,20 +45,6 @@ impl WeightMap {
         }
         Ok(t.to_dtype(DType::F32)?)
     }
-}
-
-/// Run `f` on a CPU tensor's values in row-major order, without copying when the tensor is
-/// contiguous (each layer would otherwise copy its input once more).
-fn with_host<R>(t: &Tensor, f: impl FnOnce(&[f32]) -> R) -> Result<R> {
-    {
-        let (storage, layout) = t.storage_and_layout();
-        if let (candle_core::Storage::Cpu(cpu), Some((a, b))) =
-            (&*storage, layout.contiguous_offsets())
-        {
-            return Ok(f(&cpu.as_slice::<f32>()?[a..b]));
-        }
-    }
-    Ok(f(&t.flatten_all()?.to_vec1::<f32>()?))
 }
 
 /// Concatenate NCHW tensors along channels; on the CPU in parallel over images (candle's

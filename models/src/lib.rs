@@ -13,14 +13,17 @@
 //!
 //! The metric crates never see a network: they take the features this crate produces.
 
+pub mod attention_cpu;
 pub mod clip;
 pub mod conv_cpu;
 pub mod error;
 pub mod extract;
 pub mod gelu_new;
 pub mod gpt2;
+mod host;
 pub mod image;
 pub mod inception;
+pub mod linear_cpu;
 pub mod lm;
 pub mod torch_legacy;
 pub mod weights;
