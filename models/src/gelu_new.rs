@@ -44,6 +44,14 @@ impl CustomOp1 for GeluNewF32 {
     }
 }
 
+/// `gelu_new` of every element of a host buffer, in place and in parallel (for layers whose
+/// output the caller owns: no second activation-sized allocation).
+pub fn gelu_new_in_place(xs: &mut [f32]) {
+    xs.par_iter_mut()
+        .with_min_len(1 << 14)
+        .for_each(|x| *x = gelu_new_scalar(*x));
+}
+
 /// `gelu_new` of every element.
 pub fn gelu_new(x: &Tensor) -> candle_core::Result<Tensor> {
     if x.device().is_cpu() && x.dtype() == DType::F32 {
@@ -63,6 +71,9 @@ mod tests {
         let xs: Vec<f32> = (-4000..=4000).map(|i| i as f32 * 0.005).collect();
         let t = Tensor::new(xs.as_slice(), &Device::Cpu).unwrap();
         let fast: Vec<f32> = gelu_new(&t).unwrap().to_vec1().unwrap();
+        let mut in_place = xs.clone();
+        gelu_new_in_place(&mut in_place);
+        assert_eq!(in_place, fast);
         for (x, y) in xs.iter().zip(&fast) {
             let x64 = f64::from(*x);
             let u = (2.0 / std::f64::consts::PI).sqrt() * (x64 + 0.044715 * x64.powi(3));

@@ -8,7 +8,7 @@
 
 use crate::attention_cpu::causal_attention;
 use crate::error::{ModelError, Result};
-use crate::gelu_new::gelu_new;
+use crate::gelu_new::{gelu_new, gelu_new_in_place};
 use crate::host::with_host;
 use crate::linear_cpu::affine;
 use candle_core::{DType, Device, Module, Tensor};
@@ -84,6 +84,28 @@ impl Conv1D {
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         self.forward_onto(x, None)
+    }
+
+    /// `gelu_new(x · W + b)`; on the CPU the activation runs in place on the GEMM's output.
+    fn forward_gelu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Conv1D::Host {
+                weight,
+                bias,
+                n_in,
+                n_out,
+            } => {
+                let (b, t, d) = x.dims3()?;
+                if d != *n_in {
+                    candle_core::bail!("Conv1D expects width {n_in}, got {d}")
+                }
+                let mut out =
+                    with_host(x, |xs| affine(xs, b * t, weight, (d, *n_out), bias, None))?;
+                gelu_new_in_place(&mut out);
+                Tensor::from_vec(out, (b, t, *n_out), x.device())
+            }
+            Conv1D::Candle { .. } => gelu_new(&self.forward(x)?),
+        }
     }
 
     /// `base + x · W + b` (base: the residual stream, added in the same pass on the CPU).
@@ -202,7 +224,7 @@ impl Block {
             }
         };
         let x = self.attn_proj.forward_onto(&y, Some(x))?;
-        let h = gelu_new(&self.c_fc.forward(&self.ln_2.forward(&x)?)?)?;
+        let h = self.c_fc.forward_gelu(&self.ln_2.forward(&x)?)?;
         self.mlp_proj.forward_onto(&h, Some(&x))
     }
 }

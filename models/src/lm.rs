@@ -9,6 +9,7 @@
 
 use crate::error::{ModelError, Result};
 use crate::gpt2::{Gpt2, Gpt2Config};
+use crate::host::with_host;
 use crate::inception::load_weight_map;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
@@ -481,12 +482,13 @@ impl LogProbScorer {
                 }
                 // Hidden state at p − 1 predicts token p.
                 let h = hidden.get(row)?.narrow(0, first - b - 1, e - first)?;
-                let logits: Vec<f32> = net.logits(&h)?.flatten_all()?.to_vec1()?;
-                let scores: Vec<TokenScore> = logits
-                    .par_chunks(vocab)
-                    .zip(first..e)
-                    .map(|(row, p)| token_score(row, seqs[s][p], p))
-                    .collect();
+                let scores: Vec<TokenScore> = with_host(&net.logits(&h)?, |logits| {
+                    logits
+                        .par_chunks(vocab)
+                        .zip(first..e)
+                        .map(|(row, p)| token_score(row, seqs[s][p], p))
+                        .collect()
+                })?;
                 let nll = -scores.iter().map(|t| t.logprob).sum::<f64>();
                 let account = WindowAccount {
                     target_len,
