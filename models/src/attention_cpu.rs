@@ -94,15 +94,11 @@ fn one_head(seq: &[f32], t: usize, d: usize, hd: usize, head: usize, len: usize)
     out
 }
 
-/// exp(x − max) / Σ exp(x − max), as candle's `softmax_last_dim` computes it.
+/// exp(x − max) / Σ exp(x − max), as candle's `softmax_last_dim` computes it, vectorised
+/// (rten-vecmath: exponentials within 1 ulp of `f32::exp`).
 fn softmax_in_place(xs: &mut [f32]) {
-    let max = xs.iter().fold(f32::NEG_INFINITY, |a, &x| a.max(x));
-    let mut sum = 0f32;
-    for x in xs.iter_mut() {
-        *x = (*x - max).exp();
-        sum += *x;
-    }
-    xs.iter_mut().for_each(|x| *x /= sum);
+    use rten_simd::SimdOp;
+    rten_vecmath::Softmax::new_mut(xs).dispatch();
 }
 
 #[cfg(test)]
