@@ -196,24 +196,48 @@ impl Pool {
         }
     }
 
-    fn plane(self, src: &[f32], dst: &mut [f32], h: usize, w: usize) {
+    /// One plane, separably: each row's 3-wide windows first (into `rows`), then 3-tall
+    /// windows of those. Sums and maxima of a rectangle split by rows that way; the scalar
+    /// window loop this replaced was a tenth of an Inception pass.
+    fn plane(self, src: &[f32], dst: &mut [f32], h: usize, w: usize, rows: &mut Vec<f32>) {
+        let avg = self == Pool::AvgSame;
+        let op = |a: f32, b: f32| if avg { a + b } else { a.max(b) };
         let (oh, ow) = self.out_size(h, w);
-        for i in 0..oh {
-            for j in 0..ow {
-                let (r0, r1, c0, c1) = match self {
-                    Pool::MaxStride2 => (2 * i, 2 * i + 3, 2 * j, 2 * j + 3),
-                    _ => (
-                        i.saturating_sub(1),
-                        (i + 2).min(h),
-                        j.saturating_sub(1),
-                        (j + 2).min(w),
-                    ),
-                };
-                let window = (r0..r1).flat_map(|r| src[r * w + c0..r * w + c1].iter().copied());
-                dst[i * ow + j] = match self {
-                    Pool::AvgSame => window.sum::<f32>() / ((r1 - r0) * (c1 - c0)) as f32,
-                    _ => window.fold(f32::NEG_INFINITY, f32::max),
-                };
+        rows.clear();
+        rows.resize(h * ow, 0.0);
+        for (s, r) in src.chunks_exact(w).zip(rows.chunks_exact_mut(ow)) {
+            if self == Pool::MaxStride2 {
+                for (j, r) in r.iter_mut().enumerate() {
+                    *r = s[2 * j].max(s[2 * j + 1]).max(s[2 * j + 2]);
+                }
+            } else if w == 1 {
+                r[0] = s[0];
+            } else {
+                r[0] = op(s[0], s[1]);
+                for (r, win) in r[1..w - 1].iter_mut().zip(s.windows(3)) {
+                    *r = op(op(win[0], win[1]), win[2]);
+                }
+                r[w - 1] = op(s[w - 2], s[w - 1]);
+            }
+        }
+        // Real pixels per window along one axis (count_include_pad=False).
+        let count = |n: usize, i: usize| (3 - usize::from(i == 0) - usize::from(i + 1 == n)).min(n);
+        for (i, d) in dst.chunks_exact_mut(ow).enumerate().take(oh) {
+            let (r0, r1) = match self {
+                Pool::MaxStride2 => (2 * i, 2 * i + 3),
+                _ => (i.saturating_sub(1), (i + 2).min(h)),
+            };
+            d.copy_from_slice(&rows[r0 * ow..(r0 + 1) * ow]);
+            for r in r0 + 1..r1 {
+                for (d, &v) in d.iter_mut().zip(&rows[r * ow..(r + 1) * ow]) {
+                    *d = op(*d, v);
+                }
+            }
+            if avg {
+                let ci = count(h, i);
+                for (j, d) in d.iter_mut().enumerate() {
+                    *d /= (ci * count(w, j)) as f32;
+                }
             }
         }
     }
@@ -227,7 +251,7 @@ impl Pool {
             with_host(x, |src| {
                 dst.par_chunks_mut(oh * ow)
                     .zip(src.par_chunks(h * w))
-                    .for_each(|(d, s)| self.plane(s, d, h, w))
+                    .for_each_init(Vec::new, |rows, (d, s)| self.plane(s, d, h, w, rows))
             })?;
             return Ok(Tensor::from_vec(dst, (n, c, oh, ow), x.device())?);
         }
@@ -758,25 +782,41 @@ mod tests {
 
     #[test]
     fn host_pools_equal_the_candle_compositions() {
-        // ReLU-like input (>= 0), odd sizes so that every border case occurs.
-        let x = Tensor::arange(0f32, 2.0 * 3.0 * 7.0 * 9.0, &Device::Cpu)
-            .unwrap()
-            .reshape((2, 3, 7, 9))
-            .unwrap()
-            .sin()
-            .unwrap()
-            .relu()
-            .unwrap();
-        for pool in [Pool::AvgSame, Pool::MaxSame, Pool::MaxStride2] {
+        // ReLU-like input (>= 0), odd sizes so that every border case occurs, and planes of
+        // one or two rows or columns.
+        for (shape, pools) in [
+            (
+                (2, 3, 7, 9),
+                &[Pool::AvgSame, Pool::MaxSame, Pool::MaxStride2][..],
+            ),
+            ((1, 2, 2, 3), &[Pool::AvgSame, Pool::MaxSame][..]),
+            ((1, 1, 1, 4), &[Pool::AvgSame, Pool::MaxSame][..]),
+            ((1, 1, 5, 1), &[Pool::AvgSame, Pool::MaxSame][..]),
+        ] {
+            let (n, c, h, w) = shape;
+            let x = Tensor::arange(0f32, (n * c * h * w) as f32, &Device::Cpu)
+                .unwrap()
+                .reshape(shape)
+                .unwrap()
+                .sin()
+                .unwrap()
+                .relu()
+                .unwrap();
+            host_pool_matches_candle(&x, pools);
+        }
+    }
+
+    fn host_pool_matches_candle(x: &Tensor, pools: &[Pool]) {
+        for &pool in pools {
             let a: Vec<f32> = pool
-                .apply(&x)
+                .apply(x)
                 .unwrap()
                 .flatten_all()
                 .unwrap()
                 .to_vec1()
                 .unwrap();
             let b: Vec<f32> = pool
-                .with_candle(&x)
+                .with_candle(x)
                 .unwrap()
                 .flatten_all()
                 .unwrap()
