@@ -83,33 +83,20 @@ impl Conv1D {
     }
 
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        self.forward_onto(x, None)
+        self.forward_then(x, Then::Nothing)
+    }
+
+    /// `base + x · W + b` (base: the residual stream, added in the same pass on the CPU).
+    fn forward_onto(&self, x: &Tensor, base: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_then(x, Then::Add(base))
     }
 
     /// `gelu_new(x · W + b)`; on the CPU the activation runs in place on the GEMM's output.
     fn forward_gelu(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        match self {
-            Conv1D::Host {
-                weight,
-                bias,
-                n_in,
-                n_out,
-            } => {
-                let (b, t, d) = x.dims3()?;
-                if d != *n_in {
-                    candle_core::bail!("Conv1D expects width {n_in}, got {d}")
-                }
-                let mut out =
-                    with_host(x, |xs| affine(xs, b * t, weight, (d, *n_out), bias, None))?;
-                gelu_new_in_place(&mut out);
-                Tensor::from_vec(out, (b, t, *n_out), x.device())
-            }
-            Conv1D::Candle { .. } => gelu_new(&self.forward(x)?),
-        }
+        self.forward_then(x, Then::Gelu)
     }
 
-    /// `base + x · W + b` (base: the residual stream, added in the same pass on the CPU).
-    fn forward_onto(&self, x: &Tensor, base: Option<&Tensor>) -> candle_core::Result<Tensor> {
+    fn forward_then(&self, x: &Tensor, then: Then) -> candle_core::Result<Tensor> {
         let (b, t, d) = x.dims3()?;
         match self {
             Conv1D::Host {
@@ -121,24 +108,37 @@ impl Conv1D {
                 if d != *n_in {
                     candle_core::bail!("Conv1D expects width {n_in}, got {d}")
                 }
-                let out = with_host(x, |xs| match base {
-                    Some(base) => with_host(base, |r| {
+                let mut out = with_host(x, |xs| match then {
+                    Then::Add(base) => with_host(base, |r| {
                         affine(xs, b * t, weight, (d, *n_out), bias, Some(r))
                     }),
-                    None => Ok(affine(xs, b * t, weight, (d, *n_out), bias, None)),
+                    _ => Ok(affine(xs, b * t, weight, (d, *n_out), bias, None)),
                 })??;
+                if let Then::Gelu = then {
+                    gelu_new_in_place(&mut out);
+                }
                 Tensor::from_vec(out, (b, t, *n_out), x.device())
             }
             Conv1D::Candle { weight, bias } => {
                 let y = x.reshape((b * t, d))?.matmul(weight)?;
                 let y = y.broadcast_add(bias)?.reshape((b, t, ()))?;
-                match base {
-                    Some(base) => base + y,
-                    None => Ok(y),
+                match then {
+                    Then::Nothing => Ok(y),
+                    Then::Add(base) => base + y,
+                    Then::Gelu => gelu_new(&y),
                 }
             }
         }
     }
+}
+
+/// What a `Conv1D` does with its output before returning it.
+#[derive(Clone, Copy)]
+enum Then<'a> {
+    Nothing,
+    /// Add the residual stream.
+    Add(&'a Tensor),
+    Gelu,
 }
 
 struct Block {
@@ -223,9 +223,9 @@ impl Block {
                 att.matmul(&v)?.transpose(1, 2)?.reshape((b, t, d))?
             }
         };
-        let x = self.attn_proj.forward_onto(&y, Some(x))?;
+        let x = self.attn_proj.forward_onto(&y, x)?;
         let h = self.c_fc.forward_gelu(&self.ln_2.forward(&x)?)?;
-        self.mlp_proj.forward_onto(&h, Some(&x))
+        self.mlp_proj.forward_onto(&h, &x)
     }
 }
 
