@@ -8,7 +8,7 @@
 
 use super::gaussian::GaussianStats;
 use crate::MetricError;
-use nalgebra::{DMatrix, DVector, SymmetricEigen};
+use nalgebra::{DMatrix, DVector};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -30,22 +30,20 @@ fn as_faer(m: &DMatrix<f64>) -> faer::MatRef<'_, f64> {
     faer::MatRef::from_column_major_slice(m.as_slice(), m.nrows(), m.ncols())
 }
 
-fn symmetrize(m: &DMatrix<f64>) -> DMatrix<f64> {
-    (m + m.transpose()) * 0.5
-}
-
-/// A factor G with Σ = G Gᵀ from the eigen-decomposition, keeping only eigenvalues above
-/// round-off (relative to the largest), so that the null space contributes exact zeros.
-fn eigen_factor(s: &DMatrix<f64>) -> DMatrix<f64> {
-    let e = SymmetricEigen::new(symmetrize(s));
-    let max = e.eigenvalues.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-    let tol = max * s.nrows() as f64 * f64::EPSILON;
-    let keep: Vec<usize> = (0..e.eigenvalues.len())
-        .filter(|&i| e.eigenvalues[i] > tol)
-        .collect();
-    DMatrix::from_fn(s.nrows(), keep.len(), |r, c| {
-        e.eigenvectors[(r, keep[c])] * e.eigenvalues[keep[c]].sqrt()
-    })
+/// A factor G with Σ = G Gᵀ from the eigen-decomposition of (Σ + Σᵀ)/2, keeping only
+/// eigenvalues above round-off (relative to the largest), so that the null space contributes
+/// exact zeros.
+fn eigen_factor(s: faer::MatRef<'_, f64>) -> Option<faer::Mat<f64>> {
+    let d = s.nrows();
+    let sym = faer::Mat::<f64>::from_fn(d, d, |i, j| 0.5 * (s[(i, j)] + s[(j, i)]));
+    let e = sym.self_adjoint_eigen(faer::Side::Lower).ok()?;
+    let (vals, vecs) = (e.S().column_vector(), e.U());
+    let max = (0..d).fold(0.0f64, |a, i| a.max(vals[i].abs()));
+    let tol = max * d as f64 * f64::EPSILON;
+    let keep: Vec<usize> = (0..d).filter(|&i| vals[i] > tol).collect();
+    Some(faer::Mat::from_fn(d, keep.len(), |r, c| {
+        vecs[(r, keep[c])] * vals[keep[c]].sqrt()
+    }))
 }
 
 /// The lower half of Lᵀ S L for lower-triangular L and symmetric S, with triangular products:
@@ -94,7 +92,7 @@ fn trace_sqrt_product(
     s1: &DMatrix<f64>,
     s2: &DMatrix<f64>,
     warnings: &mut Vec<String>,
-) -> (f64, &'static str) {
+) -> Result<(f64, &'static str), MetricError> {
     // The dense O(d³) work of the common case runs in faer, whose Cholesky, GEMM and
     // eigenvalue kernels are several times faster than nalgebra's at d = 2048.
     let (f1, f2) = (as_faer(s1), as_faer(s2));
@@ -108,20 +106,30 @@ fn trace_sqrt_product(
             let scale = vals.iter().fold(0.0f64, |a, v| a.max(v.abs()));
             let smallest = vals.iter().cloned().fold(f64::INFINITY, f64::min);
             if smallest > scale * s1.nrows() as f64 * f64::EPSILON {
-                return (vals.iter().map(|v| v.sqrt()).sum(), "cholesky");
+                return Ok((vals.iter().map(|v| v.sqrt()).sum(), "cholesky"));
             }
         }
     }
-    let c1 = s1.clone().cholesky();
-    let c2 = s2.clone().cholesky();
     warnings.push("a covariance is singular (fewer samples than dimensions, or constant features): used the factored SVD route".into());
-    let g1 = c1.map(|c| c.l()).unwrap_or_else(|| eigen_factor(s1));
-    let g2 = c2.map(|c| c.l()).unwrap_or_else(|| eigen_factor(s2));
+    let factor = |s: faer::MatRef<'_, f64>| match s.llt(faer::Side::Lower) {
+        Ok(llt) => Some(llt.L().to_owned()),
+        Err(_) => eigen_factor(s),
+    };
+    let no_convergence =
+        |what: &str| MetricError::InvalidInput(format!("the {what} did not converge"));
+    let (Some(g1), Some(g2)) = (factor(f1), factor(f2)) else {
+        return Err(no_convergence(
+            "eigen-decomposition of a singular covariance",
+        ));
+    };
     if g1.ncols() == 0 || g2.ncols() == 0 {
-        return (0.0, "svd");
+        return Ok((0.0, "svd"));
     }
-    let b = g1.transpose() * g2;
-    (b.singular_values().iter().sum(), "svd")
+    let b = g1.transpose() * &g2;
+    let sv = b
+        .singular_values()
+        .map_err(|_| no_convergence("SVD of G1ᵀ G2 (factors of the covariances)"))?;
+    Ok((sv.iter().sum(), "svd"))
 }
 
 /// The Fréchet distance from means and covariances.
@@ -160,7 +168,7 @@ pub fn frechet_distance(
     let mut warnings = Vec::new();
     let diff = mu1 - mu2;
     let mean_term = diff.dot(&diff);
-    let (tr_sqrt, route) = trace_sqrt_product(sigma1, sigma2, &mut warnings);
+    let (tr_sqrt, route) = trace_sqrt_product(sigma1, sigma2, &mut warnings)?;
     let covariance_term = sigma1.trace() + sigma2.trace() - 2.0 * tr_sqrt;
     let raw = mean_term + covariance_term;
     let (value, clamped_from) = if raw < 0.0 {
