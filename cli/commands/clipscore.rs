@@ -162,6 +162,8 @@ pub fn run(a: &ClipScoreArgs) -> CliResult<ResultsDoc> {
         skip_bad: a.skip_bad,
         hash: &sha256_hex,
         progress: &progress,
+        // On a GPU, decode the next batch while the network runs (see `for_each_batch`).
+        overlap: !device.is_cpu(),
     };
     let (decoded, image_emb) = pool.install(|| clip.embed_image_files(&image_files, &opts))?;
     pb.finish_and_clear();

@@ -167,6 +167,9 @@ impl Extractor {
             skip_bad: self.skip_bad,
             hash: &sha256_hex,
             progress: &progress,
+            // On a GPU, decode the next batch while the network runs (see `for_each_batch`);
+            // on the CPU both would share the same cores.
+            overlap: !self.net.device.is_cpu(),
         };
         let out = self
             .pool

@@ -62,6 +62,8 @@ pub struct BatchOptions<'a> {
     pub hash: &'a (dyn Fn(&[u8]) -> String + Sync),
     /// Called with the number of files done after each batch.
     pub progress: &'a (dyn Fn(usize) + Sync),
+    /// Decode the next batch while the network works on this one (see [`for_each_batch`]).
+    pub overlap: bool,
 }
 
 /// The files a batched run used, their hashes, and the ones left out.
@@ -73,37 +75,51 @@ pub struct DecodedRun {
     pub skipped: Vec<(PathBuf, String)>,
 }
 
+/// One batch's decoded inputs, or the reason each file could not be used.
+type Decoded = Vec<Result<(Vec<f32>, String)>>;
+
+/// Reads, hashes and prepares one batch's files in parallel (on the current rayon pool).
+fn decode_batch(
+    batch: &[PathBuf],
+    hash: &(dyn Fn(&[u8]) -> String + Sync),
+    prepare: &(dyn Fn(&crate::image::Rgb8) -> Vec<f32> + Sync),
+) -> Decoded {
+    batch
+        .par_iter()
+        .map(|p| {
+            let bytes = std::fs::read(p).map_err(|e| ModelError::BadImage {
+                path: p.clone(),
+                msg: format!("cannot read: {e}"),
+            })?;
+            let digest = hash(&bytes);
+            let img = decode_rgb8(p, &bytes)?;
+            Ok((prepare(&img), digest))
+        })
+        .collect()
+}
+
 /// Decodes `files` batch by batch in parallel, turns each image into network input with
 /// `prepare`, and hands each batch's inputs (concatenated) and count to `run`. Without
 /// `skip_bad`, the first bad file ends the network work, but decoding goes on so that the
 /// error lists every bad file at once rather than one per run.
+///
+/// With `opts.overlap`, `run` works on a thread of its own while the next batch is decoded,
+/// at most one batch ahead (so memory stays at two batches): when the network runs on a GPU,
+/// the CPU's decoding is then the only bound. `run` sees the batches in order either way.
 pub fn for_each_batch(
     files: &[PathBuf],
     opts: &BatchOptions,
     prepare: &(dyn Fn(&crate::image::Rgb8) -> Vec<f32> + Sync),
-    run: &mut dyn FnMut(Vec<f32>, usize) -> Result<()>,
+    run: &mut (dyn FnMut(Vec<f32>, usize) -> Result<()> + Send),
 ) -> Result<DecodedRun> {
     let mut out = DecodedRun {
         files: Vec::with_capacity(files.len()),
         sha256: Vec::with_capacity(files.len()),
         skipped: Vec::new(),
     };
-    let mut done = 0;
     let mut bad: Vec<ModelError> = Vec::new();
-    for batch in files.chunks(opts.batch_size.max(1)) {
-        let hash = opts.hash;
-        let decoded: Vec<Result<(Vec<f32>, String)>> = batch
-            .par_iter()
-            .map(|p| {
-                let bytes = std::fs::read(p).map_err(|e| ModelError::BadImage {
-                    path: p.clone(),
-                    msg: format!("cannot read: {e}"),
-                })?;
-                let digest = hash(&bytes);
-                let img = decode_rgb8(p, &bytes)?;
-                Ok((prepare(&img), digest))
-            })
-            .collect();
+    // Files of a batch go to `out` or `bad`; the batch's usable pixels come back.
+    let mut sort = |batch: &[PathBuf], decoded: Decoded| -> Option<(Vec<f32>, usize)> {
         let mut pixels = Vec::new();
         let mut n = 0;
         for (p, r) in batch.iter().zip(decoded) {
@@ -118,11 +134,44 @@ pub fn for_each_batch(
                 Err(e) => bad.push(e),
             }
         }
-        if n > 0 && bad.is_empty() {
-            run(pixels, n)?;
+        (n > 0 && bad.is_empty()).then_some((pixels, n))
+    };
+    let batches = files.chunks(opts.batch_size.max(1));
+    if opts.overlap {
+        std::thread::scope(|s| -> Result<()> {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<f32>, usize)>(1);
+            let network = s.spawn(move || -> Result<()> {
+                for (pixels, n) in rx {
+                    run(pixels, n)?;
+                }
+                Ok(())
+            });
+            let mut done = 0;
+            for batch in batches {
+                if let Some(inputs) = sort(batch, decode_batch(batch, opts.hash, prepare)) {
+                    // A closed channel means `run` failed: its error comes from the join.
+                    if tx.send(inputs).is_err() {
+                        break;
+                    }
+                }
+                done += batch.len();
+                (opts.progress)(done);
+            }
+            drop(tx);
+            match network.join() {
+                Ok(r) => r,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })?;
+    } else {
+        let mut done = 0;
+        for batch in batches {
+            if let Some((pixels, n)) = sort(batch, decode_batch(batch, opts.hash, prepare)) {
+                run(pixels, n)?;
+            }
+            done += batch.len();
+            (opts.progress)(done);
         }
-        done += batch.len();
-        (opts.progress)(done);
     }
     match bad.len() {
         0 => {}
@@ -182,4 +231,142 @@ pub fn extract_files(
         logits,
         skipped: run.skipped,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `n` small PNGs whose pixels say which file they are, and the folder holding them.
+    fn pngs(n: usize) -> (tempfile::TempDir, Vec<PathBuf>) {
+        let dir = tempfile::tempdir().unwrap();
+        let files = (0..n)
+            .map(|i| {
+                let p = dir.path().join(format!("{i:03}.png"));
+                image::RgbImage::from_fn(3, 2, |x, y| image::Rgb([i as u8, x as u8, y as u8]))
+                    .save(&p)
+                    .unwrap();
+                p
+            })
+            .collect();
+        (dir, files)
+    }
+
+    fn options<'a>(
+        batch_size: usize,
+        skip_bad: bool,
+        overlap: bool,
+        progress: &'a (dyn Fn(usize) + Sync),
+    ) -> BatchOptions<'a> {
+        BatchOptions {
+            batch_size,
+            skip_bad,
+            hash: &|b: &[u8]| b.len().to_string(),
+            progress,
+            overlap,
+        }
+    }
+
+    /// The first pixel's red value of each image: the file's number.
+    fn first_red(img: &crate::image::Rgb8) -> Vec<f32> {
+        vec![img.data[0] as f32, img.width as f32]
+    }
+
+    #[test]
+    fn overlapped_batches_reach_the_network_in_order() {
+        let (_dir, files) = pngs(7);
+        for overlap in [false, true] {
+            let done = std::sync::Mutex::new(Vec::new());
+            let progress = |d: usize| done.lock().unwrap().push(d);
+            let opts = options(3, false, overlap, &progress);
+            let mut seen = Vec::new();
+            let run = for_each_batch(&files, &opts, &first_red, &mut |px, n| {
+                assert_eq!(px.len(), 2 * n);
+                seen.push(
+                    px.iter()
+                        .step_by(2)
+                        .map(|&v| v as usize)
+                        .collect::<Vec<_>>(),
+                );
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(
+                seen,
+                vec![vec![0, 1, 2], vec![3, 4, 5], vec![6]],
+                "{overlap}"
+            );
+            assert_eq!(run.files, files);
+            assert_eq!(*done.lock().unwrap(), vec![3, 6, 7]);
+        }
+    }
+
+    #[test]
+    fn bad_files_are_all_listed_and_stop_the_network_in_both_modes() {
+        let (dir, mut files) = pngs(6);
+        for (i, junk) in [(1, &b"not a png"[..]), (4, &b""[..])] {
+            let p = dir.path().join(format!("bad{i}.png"));
+            std::fs::write(&p, junk).unwrap();
+            files.insert(i, p);
+        }
+        for overlap in [false, true] {
+            let progress = |_: usize| {};
+            let mut batches = 0;
+            let err = for_each_batch(
+                &files,
+                &options(2, false, overlap, &progress),
+                &first_red,
+                &mut |_, _| {
+                    batches += 1;
+                    Ok(())
+                },
+            )
+            .err()
+            .unwrap()
+            .to_string();
+            // Only the batch before the first bad file ran; both bad files are named.
+            assert_eq!(batches, 0, "{overlap}: the first batch holds a bad file");
+            assert!(err.contains("2 images cannot be used"), "{err}");
+            assert!(
+                err.contains("bad1.png") && err.contains("bad4.png"),
+                "{err}"
+            );
+
+            let mut rows = 0;
+            let run = for_each_batch(
+                &files,
+                &options(2, true, overlap, &progress),
+                &first_red,
+                &mut |_, n| {
+                    rows += n;
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!((rows, run.files.len(), run.skipped.len()), (6, 6, 2));
+        }
+    }
+
+    #[test]
+    fn a_network_error_ends_an_overlapped_run() {
+        let (_dir, files) = pngs(9);
+        let progress = |_: usize| {};
+        let mut calls = 0;
+        let err = for_each_batch(
+            &files,
+            &options(2, false, true, &progress),
+            &first_red,
+            &mut |_, _| {
+                calls += 1;
+                if calls == 2 {
+                    return Err(ModelError::Input("the network broke".into()));
+                }
+                Ok(())
+            },
+        )
+        .err()
+        .unwrap();
+        assert!(err.to_string().contains("the network broke"), "{err}");
+        assert_eq!(calls, 2);
+    }
 }
