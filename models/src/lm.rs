@@ -482,13 +482,18 @@ impl LogProbScorer {
                 }
                 // Hidden state at p − 1 predicts token p.
                 let h = hidden.get(row)?.narrow(0, first - b - 1, e - first)?;
-                let scores: Vec<TokenScore> = with_host(&net.logits(&h)?, |logits| {
-                    logits
-                        .par_chunks(vocab)
-                        .zip(first..e)
-                        .map(|(row, p)| token_score(row, seqs[s][p], p))
-                        .collect()
-                })?;
+                let logits = net.logits(&h)?;
+                let scores: Vec<TokenScore> = if logits.device().is_cpu() {
+                    with_host(&logits, |logits| {
+                        logits
+                            .par_chunks(vocab)
+                            .zip(first..e)
+                            .map(|(row, p)| token_score(row, seqs[s][p], p))
+                            .collect()
+                    })?
+                } else {
+                    token_scores_on_device(&logits, &seqs[s][first..e], first)?
+                };
                 let nll = -scores.iter().map(|t| t.logprob).sum::<f64>();
                 let account = WindowAccount {
                     target_len,
@@ -536,6 +541,45 @@ fn token_score(logits: &[f32], target: u32, position: usize) -> TokenScore {
         rank: above + 1,
         entropy: ln_z - weighted / z,
     }
+}
+
+/// [`token_score`] for every row of a (rows × vocab) f32 logit tensor, as tensor operations
+/// on the tensor's own device, in f64: on a GPU, a window's logits (1,024 × 50,257 floats for
+/// GPT-2, 200 MB) would otherwise cross to the host to be reduced there; only three numbers
+/// per token come back. Token i of `targets` is at position `first + i`.
+fn token_scores_on_device(
+    logits: &Tensor,
+    targets: &[u32],
+    first: usize,
+) -> Result<Vec<TokenScore>> {
+    let x = logits.to_dtype(DType::F64)?;
+    let m = x.max_keepdim(1)?;
+    let d = x.broadcast_sub(&m)?;
+    let e = d.exp()?;
+    let ln_z = e.sum_keepdim(1)?.log()?;
+    let weighted = (&e * &d)?.sum_keepdim(1)?;
+    let target = Tensor::from_slice(targets, (targets.len(), 1), x.device())?;
+    let d_t = d.gather(&target, 1)?;
+    let above = x
+        .broadcast_gt(&x.gather(&target, 1)?)?
+        .to_dtype(DType::F64)?
+        .sum_keepdim(1)?;
+    // entropy = ln Z − Σ e_i d_i / Z
+    let entropy = (&ln_z - weighted.broadcast_div(&ln_z.exp()?)?)?;
+    let logprob = (d_t - &ln_z)?;
+    let stats = Tensor::cat(&[logprob, above, entropy], 1)?.to_vec2::<f64>()?;
+    Ok(stats
+        .iter()
+        .zip(targets)
+        .enumerate()
+        .map(|(i, (row, &token_id))| TokenScore {
+            position: first + i,
+            token_id,
+            logprob: row[0],
+            rank: row[1] as usize + 1,
+            entropy: row[2],
+        })
+        .collect())
 }
 
 /// The HF guide's perplexity from window accounts: each window's mean loss weighted by its
@@ -586,5 +630,27 @@ mod tests {
             .sum();
         assert!((t.entropy - h).abs() < 1e-6);
         assert_eq!(token_score(&logits, 2, 0).rank, 1);
+    }
+
+    #[test]
+    fn token_scores_as_tensor_operations_equal_the_host_ones() {
+        // Rows with ties, a large spread and a row where the target is the smallest logit.
+        let (rows, vocab) = (5, 37);
+        let logits: Vec<f32> = (0..rows * vocab)
+            .map(|i| ((i * 7919) % 101) as f32 * 0.37 - 15.0 + (i / vocab) as f32 * 3.0)
+            .collect();
+        let targets = [3u32, 0, 36, 17, 17];
+        let t = Tensor::from_slice(&logits, (rows, vocab), &Device::Cpu).unwrap();
+        let got = token_scores_on_device(&t, &targets, 4).unwrap();
+        for (i, g) in got.iter().enumerate() {
+            let want = token_score(&logits[i * vocab..(i + 1) * vocab], targets[i], 4 + i);
+            assert_eq!(
+                (g.position, g.token_id, g.rank),
+                (want.position, want.token_id, want.rank)
+            );
+            assert!((g.logprob - want.logprob).abs() < 1e-6, "{g:?} vs {want:?}");
+            assert!((g.entropy - want.entropy).abs() < 1e-6, "{g:?} vs {want:?}");
+        }
+        assert!(got.iter().map(|g| g.rank).max().unwrap() > 1);
     }
 }
