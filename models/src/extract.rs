@@ -136,7 +136,22 @@ pub fn for_each_batch(
         }
         (n > 0 && bad.is_empty()).then_some((pixels, n))
     };
-    let batches = files.chunks(opts.batch_size.max(1));
+    // Decodes batch after batch, handing each batch's usable inputs to `deliver` until it says
+    // stop (false) or fails.
+    let mut decode_all =
+        |deliver: &mut dyn FnMut((Vec<f32>, usize)) -> Result<bool>| -> Result<()> {
+            let mut done = 0;
+            for batch in files.chunks(opts.batch_size.max(1)) {
+                if let Some(inputs) = sort(batch, decode_batch(batch, opts.hash, prepare)) {
+                    if !deliver(inputs)? {
+                        break;
+                    }
+                }
+                done += batch.len();
+                (opts.progress)(done);
+            }
+            Ok(())
+        };
     if opts.overlap {
         std::thread::scope(|s| -> Result<()> {
             let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<f32>, usize)>(1);
@@ -146,17 +161,8 @@ pub fn for_each_batch(
                 }
                 Ok(())
             });
-            let mut done = 0;
-            for batch in batches {
-                if let Some(inputs) = sort(batch, decode_batch(batch, opts.hash, prepare)) {
-                    // A closed channel means `run` failed: its error comes from the join.
-                    if tx.send(inputs).is_err() {
-                        break;
-                    }
-                }
-                done += batch.len();
-                (opts.progress)(done);
-            }
+            // A closed channel means `run` failed: its error comes from the join.
+            decode_all(&mut |inputs| Ok(tx.send(inputs).is_ok()))?;
             drop(tx);
             match network.join() {
                 Ok(r) => r,
@@ -164,14 +170,7 @@ pub fn for_each_batch(
             }
         })?;
     } else {
-        let mut done = 0;
-        for batch in batches {
-            if let Some((pixels, n)) = sort(batch, decode_batch(batch, opts.hash, prepare)) {
-                run(pixels, n)?;
-            }
-            done += batch.len();
-            (opts.progress)(done);
-        }
+        decode_all(&mut |(pixels, n)| run(pixels, n).map(|()| true))?;
     }
     match bad.len() {
         0 => {}
