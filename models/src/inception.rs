@@ -11,7 +11,7 @@
 //! weights: a network whose every width is the reference's divided by 2, 4 or 8 (the tests'
 //! small random networks) loads and runs the same code.
 
-use crate::conv_cpu::{conv_bias_relu, ConvShape};
+use crate::conv_cpu::{conv_bias_relu, ConvShape, HostKernel};
 use crate::error::{ModelError, Result};
 use crate::host::with_host;
 use candle_core::{DType, Device, Tensor, D};
@@ -85,8 +85,8 @@ struct BasicConv {
     /// (rows, columns) of zero padding; candle's conv2d pads both axes alike.
     pad: (usize, usize),
     shape: ConvShape,
-    /// Kernel (OIHW) and bias as host vectors, for the CPU route.
-    host: Option<(Vec<f32>, Vec<f32>)>,
+    /// Kernel and bias as host vectors, for the CPU route.
+    host: Option<HostKernel>,
 }
 
 impl BasicConv {
@@ -112,8 +112,16 @@ impl BasicConv {
         let scale = gamma.div(&(var + BN_EPS)?.sqrt()?)?;
         let weight = kernel.broadcast_mul(&scale.reshape((cout, 1, 1, 1))?)?;
         let bias = (beta - mean.mul(&scale)?)?;
+        let shape = ConvShape {
+            cin,
+            cout,
+            k,
+            stride,
+            pad,
+        };
         let host = if dev.is_cpu() {
-            Some((
+            Some(HostKernel::new(
+                &shape,
                 weight.flatten_all()?.to_vec1::<f32>()?,
                 bias.to_vec1::<f32>()?,
             ))
@@ -125,20 +133,14 @@ impl BasicConv {
             bias: bias.reshape((1, cout, 1, 1))?.to_device(dev)?,
             stride,
             pad,
-            shape: ConvShape {
-                cin,
-                cout,
-                k,
-                stride,
-                pad,
-            },
+            shape,
             host,
         })
     }
 
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         match &self.host {
-            Some((w, b)) if x.device().is_cpu() => {
+            Some(kernel) if x.device().is_cpu() => {
                 let (n, c, h, wd) = x.dims4()?;
                 if c != self.shape.cin {
                     return Err(candle_core::Error::Msg(format!(
@@ -148,7 +150,7 @@ impl BasicConv {
                     .into());
                 }
                 let (out, oh, ow) = with_host(x, |data| {
-                    conv_bias_relu(data, (n, h, wd), &self.shape, w, b)
+                    conv_bias_relu(data, (n, h, wd), &self.shape, kernel)
                 })?;
                 Ok(Tensor::from_vec(
                     out,
@@ -743,8 +745,16 @@ mod tests {
         ] {
             let weight = Tensor::randn(0f32, 0.3, (4, 5, k.0, k.1), &dev).unwrap();
             let bias = Tensor::randn(0f32, 0.3, 4, &dev).unwrap();
+            let shape = ConvShape {
+                cin: 5,
+                cout: 4,
+                k,
+                stride,
+                pad,
+            };
             let conv = BasicConv {
-                host: Some((
+                host: Some(HostKernel::new(
+                    &shape,
                     weight.flatten_all().unwrap().to_vec1().unwrap(),
                     bias.to_vec1().unwrap(),
                 )),
@@ -752,13 +762,7 @@ mod tests {
                 bias: bias.reshape((1, 4, 1, 1)).unwrap(),
                 stride,
                 pad,
-                shape: ConvShape {
-                    cin: 5,
-                    cout: 4,
-                    k,
-                    stride,
-                    pad,
-                },
+                shape,
             };
             let a: Vec<f32> = conv
                 .forward(&x)
