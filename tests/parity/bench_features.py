@@ -62,6 +62,7 @@ def main():
     ap.add_argument("--dim", type=int, default=2048)
     ap.add_argument("--prdc-rows", type=int, default=10000)
     ap.add_argument("--stats-rows", type=int, default=100000)
+    ap.add_argument("--fd-only", action="store_true", help="time only the FD part (half a minute, not several)")
     args = ap.parse_args()
     d = Path(tempfile.mkdtemp())
     rng = np.random.default_rng(0)
@@ -90,6 +91,8 @@ def main():
     print(f"FD from {args.dim}-d stats (whole process for assay): pytorch-fid sqrtm {t_sqrtm:.2f} s, "
           f"NumPy Cholesky+eigvalsh {t_np:.2f} s, assay {t_us:.2f} s "
           f"-> {t_sqrtm / t_us:.1f}x vs sqrtm, {t_np / t_us:.2f}x vs NumPy")
+    if args.fd_only:
+        return
 
     k = args.prdc_rows
     ra = np.maximum(rng.normal(size=(k, args.dim)), 0).astype(np.float32)
