@@ -123,29 +123,35 @@ pub struct HostKernel {
     /// `cout x cin x kh x kw` (OIHW), for patch columns.
     oihw: Vec<f32>,
     /// `cout x kh x kw x cin` (OHWI), for patch rows: each kernel position's channels together,
-    /// as a pixel-major image holds them. Empty for 1 x 1 kernels, which never take that route.
-    ohwi: Vec<f32>,
+    /// as a pixel-major image holds them. Made on the first patch-row pass, so the layers that
+    /// never take that route (most of the network) hold one copy of their kernel, not two.
+    ohwi: std::sync::OnceLock<Vec<f32>>,
     bias: Vec<f32>,
 }
 
 impl HostKernel {
-    pub fn new(shape: &ConvShape, oihw: Vec<f32>, bias: Vec<f32>) -> HostKernel {
-        let (kh, kw) = shape.k;
-        let ohwi = if shape.k == (1, 1) {
-            Vec::new()
-        } else {
-            let mut t = vec![0f32; oihw.len()];
+    pub fn new(oihw: Vec<f32>, bias: Vec<f32>) -> HostKernel {
+        HostKernel {
+            oihw,
+            ohwi: std::sync::OnceLock::new(),
+            bias,
+        }
+    }
+
+    fn ohwi(&self, shape: &ConvShape) -> &[f32] {
+        self.ohwi.get_or_init(|| {
+            let taps = shape.k.0 * shape.k.1;
+            let mut t = vec![0f32; self.oihw.len()];
             for o in 0..shape.cout {
                 for c in 0..shape.cin {
-                    for i in 0..kh * kw {
-                        t[(o * kh * kw + i) * shape.cin + c] =
-                            oihw[(o * shape.cin + c) * kh * kw + i];
+                    for i in 0..taps {
+                        t[(o * taps + i) * shape.cin + c] =
+                            self.oihw[(o * shape.cin + c) * taps + i];
                     }
                 }
             }
             t
-        };
-        HostKernel { oihw, ohwi, bias }
+        })
     }
 }
 
@@ -290,7 +296,7 @@ fn conv_bias_relu_by(
                 PATCHES.with(|buf| {
                     let mut buf = buf.borrow_mut();
                     let rows = grown(&mut buf, chunk.min(p) * k);
-                    let b = faer::MatRef::from_row_major_slice(&kernel.ohwi, shape.cout, k);
+                    let b = faer::MatRef::from_row_major_slice(kernel.ohwi(shape), shape.cout, k);
                     for (i, c) in prod.chunks_mut(chunk * shape.cout).enumerate() {
                         let m = c.len() / shape.cout;
                         let pixels = i * chunk..i * chunk + m;
@@ -348,7 +354,6 @@ mod tests {
             let n = 3;
             let x: Vec<f32> = (0..n * shape.cin * h * w).map(|_| next()).collect();
             let kernel = HostKernel::new(
-                &shape,
                 (0..shape.cout * shape.cin * k.0 * k.1)
                     .map(|_| next())
                     .collect(),

@@ -121,7 +121,6 @@ impl BasicConv {
         };
         let host = if dev.is_cpu() {
             Some(HostKernel::new(
-                &shape,
                 weight.flatten_all()?.to_vec1::<f32>()?,
                 bias.to_vec1::<f32>()?,
             ))
@@ -754,7 +753,6 @@ mod tests {
             };
             let conv = BasicConv {
                 host: Some(HostKernel::new(
-                    &shape,
                     weight.flatten_all().unwrap().to_vec1().unwrap(),
                     bias.to_vec1().unwrap(),
                 )),
