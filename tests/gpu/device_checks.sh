@@ -20,4 +20,6 @@ dirs = {os.path.dirname(p) for r in nvidia.__path__ for p in glob.glob(r + "/**/
 print(":".join(sorted(dirs)))')
 export LD_LIBRARY_PATH="$LIBS:${LD_LIBRARY_PATH:-}"
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1
+# Which CUDA libraries the program resolved, for a run that fails before its first figure.
+ldd "$B" > "$OUT/ldd.txt" 2>&1
 PYTHONUNBUFFERED=1 python3 tests/gpu/gpu_checks.py --program "$B" --device cuda --out "$OUT" "$@" 2>&1 | tee "$OUT/gpu_checks.log"

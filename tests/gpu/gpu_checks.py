@@ -43,8 +43,8 @@ TOKENIZER = ROOT / "tests" / "parity" / "lm" / "gpt2"
 
 def program(args, binary):
     """Runs the checks program; returns its JSON document. A run that hangs (a stuck GPU)
-    ends at 240 s, so that the other checks still report inside the device call."""
-    p = subprocess.run([binary, *args], capture_output=True, text=True, timeout=240)
+    ends at 150 s, so that the other checks still report inside the device call."""
+    p = subprocess.run([binary, *args], capture_output=True, text=True, timeout=150)
     if p.returncode != 0:
         raise RuntimeError(f"gpu_checks {' '.join(args)}: exit {p.returncode}\n{p.stderr[-4000:]}")
     return json.loads(p.stdout)
