@@ -103,16 +103,23 @@ def inception_weights(path):
     save_file({k: v.contiguous() for k, v in sd.items()}, str(path))
 
 
-def check_images(a, work, report):
-    from safetensors.numpy import load_file
+def images_and_weights(a, work):
+    """The N PNGs and the random full-width weights (made once per work folder)."""
     folder = work / "images"
     folder.mkdir(exist_ok=True)
     t = time.perf_counter()
+    missing = [(i, folder) for i in range(a.images) if not (folder / f"{i:05d}.png").exists()]
     with ProcessPoolExecutor() as pool:
-        list(pool.map(write_png, [(i, folder) for i in range(a.images)], chunksize=64))
-    made_s = time.perf_counter() - t
+        list(pool.map(write_png, missing, chunksize=64))
     weights = work / "inception.safetensors"
-    inception_weights(weights)
+    if not weights.exists():
+        inception_weights(weights)
+    return folder, weights, time.perf_counter() - t
+
+
+def check_images(a, work, report):
+    from safetensors.numpy import load_file
+    folder, weights, made_s = images_and_weights(a, work)
     few = work / "few"
     few.mkdir(exist_ok=True)
     for f in sorted(folder.iterdir())[:a.parity_images]:
@@ -137,6 +144,16 @@ def check_images(a, work, report):
     out["rate_ratio_full_vs_half_workers"] = runs[0]["images_per_s"] / runs[1]["images_per_s"]
     out["ok"] = bool(diff < 1e-4)
     report["images"] = out
+
+
+def check_profile(a, work, report):
+    """What bounds the images check: network alone (FP32, TF32), decoding alone, upload, layers."""
+    folder, weights, _ = images_and_weights(a, work)
+    sizes = "50,200" if not a.quick else "2"
+    out = program(["profile", str(folder), "--weights", str(weights), "--batch-sizes", sizes,
+                   "--device", a.device], a.program)
+    out["ok"] = True
+    report["profile"] = out
 
 
 # ---- 3. language model -----------------------------------------------------------------------
@@ -252,6 +269,18 @@ def markdown(r):
                   f"- bf16 on {r['device']}: {m['bf16']['tokens_per_s']:.0f} tokens/s "
                   f"({m['bf16']['tokens']} tokens in {m['bf16']['seconds']:.1f} s after the load); "
                   f"transformers bf16 forward: {m['transformers_bf16']['tokens_per_s']:.0f} tokens/s", ""]
+    p = r.get("profile")
+    if p:
+        lines += ["## What bounds the images check", f"- decoding alone: "
+                  f"{p['decode_images_per_s']:.0f} images/s on {p['decode_threads']} threads"]
+        lines += [f"- network alone, batch {x['batch_size']}: FP32 {x['fp32_images_per_s']:.0f}, "
+                  f"TF32 {x['tf32_images_per_s']:.0f} images/s (TF32 pool3 differs by "
+                  f"{x['tf32_pool3_max_rel_diff']:.1e}); upload {x['upload_images_per_s']:.0f} images/s"
+                  for x in p["network"]]
+        lines += [f"- conv {l['cin']}->{l['cout']} k{l['k']} s{l['stride']} on {l['h']}x{l['h']}: "
+                  f"{l['conv_tflops']:.1f} TFLOP/s ({l['conv_ms']:.1f} ms), plain GEMM of its size "
+                  f"{l['gemm_tflops']:.1f}" for l in p["layers"]]
+        lines += [f"- average pool 50x288x35x35: {p['avg_pool_50x288x35x35_ms']:.1f} ms", ""]
     return "\n".join(lines)
 
 
@@ -278,7 +307,8 @@ def main():
     name = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA device"
     report = {"device": args.device, "device_name": name, "cpu_count": os.cpu_count(),
               "quick": args.quick}
-    checks = {"features": check_features, "images": check_images, "lm": check_lm}
+    checks = {"features": check_features, "images": check_images, "lm": check_lm,
+              "profile": check_profile}
     for what in args.only.split(","):
         t = time.perf_counter()
         try:

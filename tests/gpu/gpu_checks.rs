@@ -57,6 +57,16 @@ enum Check {
         #[arg(long)]
         save: Option<PathBuf>,
     },
+    /// What bounds `images`: the network alone on device-resident random batches (FP32 and
+    /// TF32 GEMMs), decoding alone, the batch upload, and single layers against a plain GEMM
+    /// of their size.
+    Profile {
+        dir: PathBuf,
+        #[arg(long)]
+        weights: PathBuf,
+        #[arg(long, default_value = "50,200")]
+        batch_sizes: String,
+    },
     /// Corpus perplexity of a text file (one text per line) under a GPT-2 folder.
     Lm {
         model: PathBuf,
@@ -157,6 +167,128 @@ fn images(
     }))
 }
 
+/// Seconds per call of `f`, the mean of `reps` after two warm-ups; `f` returns once the
+/// device has finished (it reads a result back or synchronizes).
+fn per_call(reps: usize, f: &mut dyn FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    f()?;
+    let t = Instant::now();
+    for _ in 0..reps {
+        f()?;
+    }
+    Ok(seconds(t) / reps as f64)
+}
+
+fn profile(
+    dir: &std::path::Path,
+    weights: &std::path::Path,
+    batch_sizes: &str,
+    device: &Device,
+) -> Result<serde_json::Value> {
+    use assay_models::extract::for_each_batch;
+    use assay_models::image::preprocess;
+    let net = FidInception::from_weights(&load_weight_map(weights)?, device)?;
+    let size = assay_models::inception::INPUT_SIZE;
+    let mut network = Vec::new();
+    for bs in batch_sizes.split(',') {
+        let bs: usize = bs.parse()?;
+        let x = Tensor::randn(0f32, 1.0, (bs, 3, size, size), device)?;
+        let mut rates = serde_json::Map::new();
+        let mut pool3 = Vec::new();
+        for tf32 in [false, true] {
+            candle_core::cuda::set_gemm_reduced_precision_f32(tf32);
+            let s = per_call(5, &mut || {
+                net.forward(&x)?;
+                Ok(())
+            })?;
+            rates.insert(
+                format!("{}_images_per_s", if tf32 { "tf32" } else { "fp32" }),
+                json!(bs as f64 / s),
+            );
+            pool3.push(net.forward(&x)?.pool3.flatten_all()?.to_vec1::<f32>()?);
+        }
+        candle_core::cuda::set_gemm_reduced_precision_f32(false);
+        let scale = pool3[0].iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = pool3[0]
+            .iter()
+            .zip(&pool3[1])
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        rates.insert("tf32_pool3_max_rel_diff".into(), json!(diff / scale));
+        let host = vec![0.5f32; bs * 3 * size * size];
+        let upload = per_call(5, &mut || {
+            let t = Tensor::from_vec(host.clone(), (bs, 3, size, size), &Device::Cpu)?;
+            let t = t.to_device(device)?;
+            device.synchronize()?;
+            drop(t);
+            Ok(())
+        })?;
+        rates.insert("upload_images_per_s".into(), json!(bs as f64 / upload));
+        rates.insert("batch_size".into(), json!(bs));
+        network.push(serde_json::Value::Object(rates));
+    }
+    // Decoding alone, as `images` does it (read, hash, decode, resize), on all cores.
+    let files = list_images(dir)?;
+    let hash = |b: &[u8]| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b));
+    let opts = BatchOptions {
+        batch_size: 50,
+        skip_bad: false,
+        hash: &hash,
+        progress: &|_| {},
+        overlap: false,
+    };
+    let t = Instant::now();
+    for_each_batch(
+        &files,
+        &opts,
+        &|img| preprocess(img, ResizeMode::PytorchFid, size),
+        &mut |_, _| Ok(()),
+    )?;
+    let decode = files.len() as f64 / seconds(t);
+    // Single layers against a plain GEMM of their multiply-adds: (n, cin, h, w), (cout, k, stride, pad).
+    let mut layers = Vec::new();
+    for &(cin, h, cout, k, stride, pad) in &[
+        (32usize, 147usize, 64usize, 3usize, 1usize, 1usize),
+        (288, 35, 64, 1, 1, 0),
+        (768, 17, 192, 1, 1, 0),
+        (192, 71, 192, 3, 2, 0),
+    ] {
+        let n = 50;
+        let x = Tensor::randn(0f32, 1.0, (n, cin, h, h), device)?;
+        let w = Tensor::randn(0f32, 1.0, (cout, cin, k, k), device)?;
+        let oh = (h + 2 * pad - k) / stride + 1;
+        let flop = 2.0 * (n * oh * oh * cout * cin * k * k) as f64;
+        let conv = per_call(5, &mut || {
+            let y = x.conv2d(&w, pad, stride, 1, 1)?;
+            device.synchronize()?;
+            drop(y);
+            Ok(())
+        })?;
+        let a = Tensor::randn(0f32, 1.0, (n * oh * oh, cin * k * k), device)?;
+        let b = Tensor::randn(0f32, 1.0, (cin * k * k, cout), device)?;
+        let gemm = per_call(5, &mut || {
+            let y = a.matmul(&b)?;
+            device.synchronize()?;
+            drop(y);
+            Ok(())
+        })?;
+        layers.push(
+            json!({"cin": cin, "h": h, "cout": cout, "k": k, "stride": stride,
+            "conv_tflops": flop / conv / 1e12, "gemm_tflops": flop / gemm / 1e12,
+            "conv_ms": conv * 1e3}),
+        );
+    }
+    let x = Tensor::randn(0f32, 1.0, (50, 288, 35, 35), device)?;
+    let pool = per_call(5, &mut || {
+        let y = assay_models::inception::avg_pool_3x3_exclude_pad(&x)?;
+        device.synchronize()?;
+        drop(y);
+        Ok(())
+    })?;
+    Ok(json!({"network": network, "decode_images_per_s": decode,
+        "decode_threads": rayon::current_num_threads(), "layers": layers,
+        "avg_pool_50x288x35x35_ms": pool * 1e3}))
+}
+
 fn lm(
     model: &std::path::Path,
     texts: &std::path::Path,
@@ -217,6 +349,11 @@ fn main() -> Result<()> {
             save.as_deref(),
             &device,
         )?,
+        Check::Profile {
+            dir,
+            weights,
+            batch_sizes,
+        } => profile(dir, weights, batch_sizes, &device)?,
         Check::Lm {
             model,
             texts,

@@ -226,6 +226,60 @@ pub fn mmd2_unbiased_on(
     Ok(kxx / (mf * (mf - 1.0)) + kyy / (nf * (nf - 1.0)) - 2.0 * kxy / (mf * nf))
 }
 
+/// The unbiased MMD² of each subset pair with both sets resident on `device`: each set is
+/// uploaded once and every subset is gathered there, so that only the kernel matrices' row
+/// sums cross back. (Uploading each subset from the host made KID on an H200 slower than on
+/// 16 CPU cores: 8.2 s against 5.0 s for 100 subsets of 1,000 x 2048.)
+fn subsets_on_device(
+    real: &Features,
+    fake: &Features,
+    subsets: &[(Vec<usize>, Vec<usize>)],
+    kernel: Kernel,
+    device: &Device,
+) -> Result<Vec<f64>, MetricError> {
+    let (rt, ft) = (
+        upload(real, 0, real.rows, DType::F64, device)?,
+        upload(fake, 0, fake.rows, DType::F64, device)?,
+    );
+    let gather = |t: &Tensor, rows: &[usize]| {
+        let ids: Vec<u32> = rows.iter().map(|&i| i as u32).collect();
+        Tensor::from_vec(ids, rows.len(), device)
+            .and_then(|ids| t.index_select(&ids, 0))
+            .map_err(device_err)
+    };
+    let diag = |f: &Features, rows: &[usize]| {
+        neumaier_sum(
+            &rows
+                .iter()
+                .map(|&i| kernel_self(f, i, kernel))
+                .collect::<Vec<_>>(),
+        )
+    };
+    subsets
+        .iter()
+        .map(|(a, b)| {
+            let (m, n) = (a.len(), b.len());
+            if m < 2 || n < 2 {
+                return Err(MetricError::TooFewSamples {
+                    what: "an unbiased MMD",
+                    need: 2,
+                    got: m.min(n),
+                });
+            }
+            let (xt, yt) = (gather(&rt, a)?, gather(&ft, b)?);
+            let sums =
+                |p: &Tensor, q: &Tensor| kernel_sum(p, q, real.dim, kernel).map_err(device_err);
+            let (kxx, kyy, kxy) = (
+                sums(&xt, &xt)? - diag(real, a),
+                sums(&yt, &yt)? - diag(fake, b),
+                sums(&xt, &yt)?,
+            );
+            let (mf, nf) = (m as f64, n as f64);
+            Ok(kxx / (mf * (mf - 1.0)) + kyy / (nf * (nf - 1.0)) - 2.0 * kxy / (mf * nf))
+        })
+        .collect()
+}
+
 /// KID over the given subsets: each pair holds row indices into `real` and `fake`.
 pub fn kid_with_subsets(
     real: &Features,
@@ -249,17 +303,21 @@ pub fn kid_with_subsets_on(
             "KID needs at least one subset".into(),
         ));
     }
-    let values = subsets
-        .iter()
-        .map(|(a, b)| {
-            if a.iter().any(|&i| i >= real.rows) || b.iter().any(|&i| i >= fake.rows) {
-                return Err(MetricError::InvalidConfig(
-                    "a subset index is out of range".into(),
-                ));
-            }
-            mmd2_unbiased_on(&real.select(a), &fake.select(b), kernel, device)
-        })
-        .collect::<Result<Vec<f64>, _>>()?;
+    for (a, b) in subsets {
+        if a.iter().any(|&i| i >= real.rows) || b.iter().any(|&i| i >= fake.rows) {
+            return Err(MetricError::InvalidConfig(
+                "a subset index is out of range".into(),
+            ));
+        }
+    }
+    let values = if device.is_cpu() {
+        subsets
+            .iter()
+            .map(|(a, b)| mmd2_unbiased(&real.select(a), &fake.select(b), kernel))
+            .collect::<Result<Vec<f64>, _>>()?
+    } else {
+        subsets_on_device(real, fake, subsets, kernel, device)?
+    };
     let k = values.len() as f64;
     let mean = values.iter().sum::<f64>() / k;
     let std = (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / k).sqrt();
@@ -418,6 +476,27 @@ mod tests {
                 "{kernel:?}: {host} vs {tensor}"
             );
         }
+    }
+
+    #[test]
+    fn resident_subsets_give_the_host_route_values() {
+        let (x, y) = (gauss(50, 5, 10, 0.0), gauss(45, 5, 11, 0.3));
+        let subsets = vec![
+            ((0..20).collect::<Vec<_>>(), (5..25).collect::<Vec<_>>()),
+            (vec![49, 3, 7, 11, 2], vec![44, 0, 9]),
+        ];
+        for kernel in [Kernel::default(), Kernel::Rbf { sigma: 1.5 }] {
+            let host = kid_with_subsets(&x, &y, &subsets, kernel).unwrap();
+            let resident = subsets_on_device(&x, &y, &subsets, kernel, &Device::Cpu).unwrap();
+            for (h, r) in host.subset_values.iter().zip(&resident) {
+                assert!(
+                    (h - r).abs() < 1e-12 * h.abs().max(1e-3),
+                    "{kernel:?}: {h} vs {r}"
+                );
+            }
+        }
+        let one = vec![(vec![0], vec![1, 2])];
+        assert!(subsets_on_device(&x, &y, &one, Kernel::default(), &Device::Cpu).is_err());
     }
 
     #[test]
