@@ -163,7 +163,21 @@ impl BasicConv {
 
     /// The same layer from candle ops, for devices other than the CPU.
     fn forward_candle(&self, x: &Tensor) -> Result<Tensor> {
-        let y = if self.pad.0 == self.pad.1 {
+        let y = if self.shape.k == (1, 1) && self.stride == 1 && self.pad == (0, 0) {
+            // A 1x1 convolution is a product of the kernel with each image's (cin x h·w)
+            // plane: one batched cuBLAS GEMM. Through cuDNN, 40 of the network's 94 layers
+            // ran at 2-5 TFLOP/s on an H200 (fixed costs per call), a GEMM of their size at
+            // 25-30. The kernel is copied per image so that every operand is contiguous.
+            let (n, c, h, w) = x.dims4()?;
+            let cout = self.shape.cout;
+            let k = self
+                .weight
+                .reshape((1, cout, c))?
+                .broadcast_as((n, cout, c))?
+                .contiguous()?;
+            k.matmul(&x.reshape((n, c, h * w))?)?
+                .reshape((n, cout, h, w))?
+        } else if self.pad.0 == self.pad.1 {
             x.conv2d(&self.weight, self.pad.0, self.stride, 1, 1)?
         } else {
             x.pad_with_zeros(2, self.pad.0, self.pad.0)?

@@ -17,16 +17,16 @@ if [ ! -x "$VENV/bin/pip" ]; then
     'nvidia-cuda-cccl==13.0.*' 'nvidia-nvvm==13.0.*' 'nvidia-cuda-crt==13.0.*'
 fi
 C=$(echo "$VENV"/lib/python3*/site-packages/nvidia/cu13)
-# candle links libcuda, cuBLAS, cuRAND and NVRTC; the link needs only their names (see
+# candle links libcuda, cuBLAS, cuRAND, NVRTC and cuDNN; the link needs only their names (see
 # link_stubs.py), the real ones are the device's. libcudart is the wheel's own.
-CUDARC=$(cargo metadata --format-version 1 --locked --features cuda |
+CUDARC=$(cargo metadata --format-version 1 --locked --features cuda,cudnn |
   python3 -c 'import json, sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == "cudarc").rsplit("/", 1)[0])')
 python3 tests/gpu/link_stubs.py "$CUDARC/src" "$C/lib"
 ln -sf libcudart.so.13 "$C/lib/libcudart.so"
 export CARGO_TARGET_DIR=${CUDA_TARGET_DIR:-$HOME/.cache/assay-cuda-target}
 # CUDA_COMPUTE_CAP 90: Hopper (H100, H200).
 PATH="$C/bin:$PATH" CUDA_ROOT="$C" CUDA_COMPUTE_CAP=90 CUDARC_CUDA_VERSION=13000 \
-  cargo build --release --locked --features cuda --example gpu_checks
+  cargo build --release --locked --features "${FEATURES:-cuda,cudnn}" --example gpu_checks
 mkdir -p .gpu
 strip -o .gpu/gpu_checks "$CARGO_TARGET_DIR/release/examples/gpu_checks"
 xz -T2 -6 -f .gpu/gpu_checks

@@ -41,10 +41,11 @@ ROOT = Path(__file__).resolve().parents[2]
 TOKENIZER = ROOT / "tests" / "parity" / "lm" / "gpt2"
 
 
-def program(args, binary):
+def program(args, binary, env=None):
     """Runs the checks program; returns its JSON document. A run that hangs (a stuck GPU)
     ends at 150 s, so that the other checks still report inside the device call."""
-    p = subprocess.run([binary, *args], capture_output=True, text=True, timeout=150)
+    p = subprocess.run([binary, *args], capture_output=True, text=True, timeout=150,
+                       env=None if env is None else {**os.environ, **env})
     if p.returncode != 0:
         raise RuntimeError(f"gpu_checks {' '.join(args)}: exit {p.returncode}\n{p.stderr[-4000:]}")
     return json.loads(p.stdout)
@@ -133,12 +134,21 @@ def check_images(a, work, report):
                                         "--save", str(saved)], a.program)
         feats[dev] = load_file(str(saved))["images"].astype(np.float64)
     diff = np.abs(feats["cpu"] - feats[a.device]).max() / np.abs(feats["cpu"]).max()
+    # cuDNN may run FP32 convolutions on TF32 tensor cores unless told not to.
+    saved = work / "few_no_tf32.safetensors"
+    out["parity_no_tf32"] = program(["images", str(few), "--weights", str(weights), "--device",
+                                     a.device, "--save", str(saved)], a.program,
+                                    env={"NVIDIA_TF32_OVERRIDE": "0"})
+    no_tf32 = load_file(str(saved))["images"].astype(np.float64)
+    out["parity_no_tf32_max_rel_diff"] = float(np.abs(feats["cpu"] - no_tf32).max()
+                                               / np.abs(feats["cpu"]).max())
     out["parity_images"] = a.parity_images
     out["parity_max_rel_diff"] = float(diff)
     runs = []
-    for workers in (os.cpu_count(), max(1, os.cpu_count() // 2)):
+    for workers, batch in ((os.cpu_count(), 200), (max(1, os.cpu_count() // 2), 200),
+                           (os.cpu_count(), 50)):
         runs.append(program(["images", str(folder), "--weights", str(weights), "--device", a.device,
-                             "--workers", str(workers)], a.program))
+                             "--workers", str(workers), "--batch-size", str(batch)], a.program))
     out["runs"] = runs
     # Decode-bound: half the decoding threads give (nearly) half the rate.
     out["rate_ratio_full_vs_half_workers"] = runs[0]["images_per_s"] / runs[1]["images_per_s"]
@@ -256,11 +266,12 @@ def markdown(r):
     if i:
         lines += [f"## Images ({i['images']} PNGs, 299 x 299, full-width FID Inception)",
                   f"- pool3 features CPU vs {r['device']}, {i['parity_images']} images: "
-                  f"{i['parity_max_rel_diff']:.2e} relative; ok: {i['ok']}"]
-        lines += [f"- {x['workers']} decoding threads: {x['images_per_s']:.0f} images/s "
+                  f"{i['parity_max_rel_diff']:.2e} relative; ok: {i['ok']}",
+                  f"- the same with NVIDIA_TF32_OVERRIDE=0: {i['parity_no_tf32_max_rel_diff']:.2e}"]
+        lines += [f"- {x['workers']} decoding threads, batch {x['batch_size']}: {x['images_per_s']:.0f} images/s "
                   f"({x['seconds']:.1f} s after the network's load)" for x in i["runs"]]
         lines += [f"- rate with all threads / half: {i['rate_ratio_full_vs_half_workers']:.2f} "
-                  "(2 = bound by decoding)", ""]
+                  "(batch 200; 2 = bound by decoding)", ""]
     m = r.get("lm")
     if m:
         lines += [f"## GPT-2, {m['parameters'] / 1e6:.0f}M parameters",

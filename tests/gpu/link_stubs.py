@@ -1,5 +1,5 @@
 """Link-time stand-ins for the CUDA libraries that candle links (through cudarc's
-`dynamic-linking`): libcuda, libnvrtc, libcurand, libcublas and libcublasLt.
+`dynamic-linking`): libcuda, libnvrtc, libcurand, libcublas, libcublasLt and libcudnn.
 
 A machine without a GPU driver has no libcuda.so (the CUDA toolkit ships a stub of it for this
 reason, but PyPI's nvcc does not), and cuBLAS, cuRAND and NVRTC are large downloads that the
@@ -22,6 +22,7 @@ LIBRARIES = {
     "curand": ("libcurand.so", "libcurand.so.10"),
     "cublas": ("libcublas.so", "libcublas.so.13"),
     "cublaslt": ("libcublasLt.so", "libcublasLt.so.13"),
+    "cudnn": ("libcudnn.so", "libcudnn.so.9"),
 }
 EXTERN_FN = re.compile(r"^\s+(?:pub\s+)?fn (\w+)\(")
 
