@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The GPU checks of issues [2/7], [3/7] and [4/7] in one device call. Recipe:
 #   1. here: tests/gpu/build_cuda.sh            (writes .gpu/gpu_checks.xz: tree + it < 64 MiB)
-#   2. run(command="bash tests/gpu/device_checks.sh", carry=[".gpu"], timeout_s=540)
+#   2. run(command="bash tests/gpu/device_checks.sh", carry=[".gpu"], timeout_s=330)
 #   3. the figures: gpu_report.md and gpu_report.json among the returned files.
-# About 5 minutes of device time plus the machine's start; a CPU dry run of the Python part:
+# About 2.5 minutes of device time plus the machine's start (35 s on 2026-11-30); a CPU dry run of the Python part:
 #   cargo build --release --example gpu_checks && ~/.cache/refenv/bin/python \
 #     tests/gpu/gpu_checks.py --program target/release/examples/gpu_checks --device cpu --quick
 set -uo pipefail

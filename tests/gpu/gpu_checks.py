@@ -14,9 +14,11 @@ them) and makes every input itself, from fixed seeds, so nothing travels but the
    the CPU and on the device; the values must agree, the times are reported.
 2. images: N 299 x 299 PNGs and a full-width FID Inception with random weights (pytorch-fid's
    parameter names, from torchvision's module); pool3 features of the first 200 images on the
-   CPU and on the device must agree to 1e-4 relative; then `assay image stats` over all N on
-   the device with 16 and 8 decoding threads: images/s, and whether the rate follows the
-   decoding threads (decode-bound) or not.
+   CPU and on the device must agree to 1e-4 relative (and again with TF32 forbidden from
+   outside); then `assay image stats` over all N on the device, batch 200 with 16 and 8
+   decoding threads and batch 50 with 16: images/s, and whether the rate follows the decoding
+   threads (decode-bound) or not. `--only profile` shows what bounds that rate: the network
+   alone in FP32 and TF32, decoding alone, the batch upload, single layers against a GEMM.
 3. language model: a random GPT-2 of 124M parameters (12 x 768, GPT-2 small's shape) with the
    parity tokenizer; corpus perplexity of 16 texts in f32 on the CPU, on the device, and by
    transformers on the device must agree; then tokens/s in bf16 on the device for T texts of
