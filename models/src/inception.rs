@@ -165,9 +165,12 @@ impl BasicConv {
     fn forward_candle(&self, x: &Tensor) -> Result<Tensor> {
         let y = if self.shape.k == (1, 1) && self.stride == 1 && self.pad == (0, 0) {
             // A 1x1 convolution is a product of the kernel with each image's (cin x h·w)
-            // plane: one batched cuBLAS GEMM. Through cuDNN, 40 of the network's 94 layers
-            // ran at 2-5 TFLOP/s on an H200 (fixed costs per call), a GEMM of their size at
-            // 25-30. The kernel is copied per image so that every operand is contiguous.
+            // plane: one batched cuBLAS GEMM. These are 40 of the network's 94 layers; on an
+            // H200 at batch 50 they ran at 2-5 TFLOP/s through cuDNN or candle's im2col (fixed
+            // costs per call), a GEMM of their size at 25-30, and the network went from 695
+            // to 834 images/s. Open question: at batch 200 the all-cuDNN network measured
+            // 1,624 images/s and this one 1,167, on two different machines; compare them on
+            // one. The kernel is copied per image so that every operand is contiguous.
             let (n, c, h, w) = x.dims4()?;
             let cout = self.shape.cout;
             let k = self
