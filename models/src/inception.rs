@@ -163,7 +163,8 @@ impl BasicConv {
 
     /// The same layer from candle ops, for devices other than the CPU.
     fn forward_candle(&self, x: &Tensor) -> Result<Tensor> {
-        let y = if self.shape.k == (1, 1) && self.stride == 1 && self.pad == (0, 0) {
+        let pointwise = self.shape.k == (1, 1) && self.stride == 1 && self.pad == (0, 0);
+        let y = if pointwise && POINTWISE_AS_GEMM.load(std::sync::atomic::Ordering::Relaxed) {
             // A 1x1 convolution is a product of the kernel with each image's (cin x h·w)
             // plane: one batched cuBLAS GEMM. These are 40 of the network's 94 layers; on an
             // H200 at batch 50 they ran at 2-5 TFLOP/s through cuDNN or candle's im2col (fixed
@@ -189,6 +190,17 @@ impl BasicConv {
         };
         Ok(y.broadcast_add(&self.bias)?.relu()?)
     }
+}
+
+/// Whether 1x1 convolutions off the CPU run as batched GEMMs (the default) or through
+/// candle's convolution (cuDNN in a `cudnn` build); see [`BasicConv::forward_candle`].
+static POINTWISE_AS_GEMM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Route 1x1 convolutions on GPUs through batched GEMMs (`true`, the default) or through
+/// candle's convolution, for a device check to compare the two on one machine. Features agree
+/// either way to float rounding.
+pub fn set_pointwise_as_gemm(on: bool) {
+    POINTWISE_AS_GEMM.store(on, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// The three pools of the network, over each (image, channel) plane. On the CPU they run here,

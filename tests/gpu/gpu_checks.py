@@ -287,7 +287,8 @@ def markdown(r):
         lines += ["## What bounds the images check", f"- decoding alone: "
                   f"{p['decode_images_per_s']:.0f} images/s on {p['decode_threads']} threads"]
         lines += [f"- network alone, batch {x['batch_size']}: FP32 {x['fp32_images_per_s']:.0f}, "
-                  f"TF32 {x['tf32_images_per_s']:.0f} images/s (TF32 pool3 differs by "
+                  f"TF32 {x['tf32_images_per_s']:.0f} images/s, FP32 with 1x1 layers as convolutions "
+                  f"{x['fp32_conv_1x1_images_per_s']:.0f} (TF32 pool3 differs by "
                   f"{x['tf32_pool3_max_rel_diff']:.1e}); upload {x['upload_images_per_s']:.0f} images/s"
                   for x in p["network"]]
         lines += [f"- conv {l['cin']}->{l['cout']} k{l['k']} s{l['stride']} on {l['h']}x{l['h']}: "

@@ -203,6 +203,14 @@ fn profile(
         let bs: usize = bs.parse()?;
         let x = Tensor::randn(0f32, 1.0, (bs, 3, size, size), device)?;
         let mut rates = serde_json::Map::new();
+        // 1x1 layers through candle's convolution (cuDNN) instead of batched GEMMs.
+        assay_models::inception::set_pointwise_as_gemm(false);
+        let s = per_call(5, &mut || {
+            net.forward(&x)?;
+            Ok(())
+        })?;
+        assay_models::inception::set_pointwise_as_gemm(true);
+        rates.insert("fp32_conv_1x1_images_per_s".into(), json!(bs as f64 / s));
         let mut pool3 = Vec::new();
         for tf32 in [false, true] {
             candle_core::cuda::set_gemm_reduced_precision_f32(tf32);
