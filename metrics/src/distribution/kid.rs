@@ -198,6 +198,11 @@ pub fn mmd2_unbiased_on(
             got: m.min(n),
         });
     }
+    if !device.is_cpu() {
+        // The whole sets as the one subset pair of the device route.
+        let whole = [((0..m).collect(), (0..n).collect())];
+        return Ok(subsets_on_device(x, y, &whole, kernel, device)?[0]);
+    }
     let diag = |f: &Features| {
         neumaier_sum(
             &(0..f.rows)
@@ -205,23 +210,12 @@ pub fn mmd2_unbiased_on(
                 .collect::<Vec<_>>(),
         )
     };
-    let (kxx, kyy, kxy) = if device.is_cpu() {
-        let (xs, ys) = (Host::new(x), Host::new(y));
-        (
-            xs.kernel_sum(&xs, kernel) - diag(x),
-            ys.kernel_sum(&ys, kernel) - diag(y),
-            xs.kernel_sum(&ys, kernel),
-        )
-    } else {
-        let xt = upload(x, 0, m, DType::F64, device)?;
-        let yt = upload(y, 0, n, DType::F64, device)?;
-        let sums = |a: &Tensor, b: &Tensor| kernel_sum(a, b, x.dim, kernel).map_err(device_err);
-        (
-            sums(&xt, &xt)? - diag(x),
-            sums(&yt, &yt)? - diag(y),
-            sums(&xt, &yt)?,
-        )
-    };
+    let (xs, ys) = (Host::new(x), Host::new(y));
+    let (kxx, kyy, kxy) = (
+        xs.kernel_sum(&xs, kernel) - diag(x),
+        ys.kernel_sum(&ys, kernel) - diag(y),
+        xs.kernel_sum(&ys, kernel),
+    );
     Ok(unbiased(kxx, kyy, kxy, m, n))
 }
 
