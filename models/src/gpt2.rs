@@ -325,6 +325,11 @@ impl Gpt2 {
         Ok(Tensor::from_vec(mask, (b, 1, t, t), &self.device)?)
     }
 
+    /// The LM head's weight (vocab, d): the tied token embedding.
+    pub fn head_weight(&self) -> &Tensor {
+        &self.wte
+    }
+
     /// Logits (n, vocab) of hidden states (n, d): the tied LM head.
     pub fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         Ok(hidden.matmul(&self.wte.t()?)?.to_dtype(DType::F32)?)

@@ -25,6 +25,7 @@ pub mod image;
 pub mod inception;
 pub mod linear_cpu;
 pub mod lm;
+pub mod lm_head_cpu;
 pub mod torch_legacy;
 pub mod weights;
 

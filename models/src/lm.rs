@@ -139,6 +139,14 @@ impl Arch {
         }
     }
 
+    /// The LM head's weight (vocab, d): logits are hidden · weightᵀ.
+    fn head_weight(&self) -> &Tensor {
+        match self {
+            Arch::Gpt2(net) => net.head_weight(),
+            Arch::Qwen2 { lm_head, .. } => lm_head,
+        }
+    }
+
     fn logits(&self, hidden: &Tensor) -> Result<Tensor> {
         match self {
             Arch::Gpt2(net) => net.logits(hidden),
@@ -465,38 +473,73 @@ impl LogProbScorer {
             }
             let ids = Tensor::from_vec(flat, (batch.len(), t), net.device())?;
             let hidden = net.hidden(&ids, &lengths)?;
-            for (row, &j) in batch.iter().enumerate() {
-                let (s, b, e, prev_end) = jobs[j];
-                let first = prev_end.max(b + 1);
-                let target_len = e - prev_end;
-                if first >= e {
-                    results[j] = Some((
-                        Vec::new(),
-                        WindowAccount {
-                            target_len,
-                            scored: 0,
-                            nll: 0.0,
-                        },
-                    ));
-                    continue;
+            // Hidden state at p − 1 predicts token p: window j's rows are first-b-1..e-b-1 of
+            // its batch row, and scores `first..e`.
+            let spans: Vec<(usize, usize)> = batch
+                .iter()
+                .map(|&j| {
+                    let (_, b, e, prev_end) = jobs[j];
+                    (prev_end.max(b + 1), e)
+                })
+                .collect();
+            let head = net.head_weight();
+            let scores: Vec<Vec<TokenScore>> = if hidden.device().is_cpu()
+                && hidden.dtype() == DType::F32
+                && head.dtype() == DType::F32
+            {
+                // One pass over the batch's rows, blocks of logits scored while in cache.
+                let d = hidden.dim(2)?;
+                let mut runs = Vec::with_capacity(batch.len());
+                let mut targets = Vec::new();
+                for (row, (&j, &(first, e))) in batch.iter().zip(&spans).enumerate() {
+                    let (s, b, _, _) = jobs[j];
+                    runs.push((row * t + first - b - 1, e.saturating_sub(first)));
+                    targets.extend((first..e).map(|p| (seqs[s][p], p)));
                 }
-                // Hidden state at p − 1 predicts token p.
-                let h = hidden.get(row)?.narrow(0, first - b - 1, e - first)?;
-                let logits = net.logits(&h)?;
-                let scores: Vec<TokenScore> = if logits.device().is_cpu() {
-                    with_host(&logits, |logits| {
-                        logits
-                            .par_chunks(vocab)
-                            .zip(first..e)
-                            .map(|(row, p)| token_score(row, seqs[s][p], p))
-                            .collect()
-                    })?
-                } else {
-                    token_scores_on_device(&logits, &seqs[s][first..e], first)?
-                };
+                let flat = with_host(&hidden, |h| {
+                    with_host(head, |w| {
+                        crate::lm_head_cpu::score_rows(h, d, w, &runs, |i, logits, scratch| {
+                            let (target, p) = targets[i];
+                            token_score(logits, target, p, scratch)
+                        })
+                    })
+                })??;
+                let mut flat = flat.into_iter();
+                spans
+                    .iter()
+                    .map(|&(first, e)| flat.by_ref().take(e.saturating_sub(first)).collect())
+                    .collect()
+            } else {
+                let mut out = Vec::with_capacity(batch.len());
+                for (row, (&j, &(first, e))) in batch.iter().zip(&spans).enumerate() {
+                    let (s, b, _, _) = jobs[j];
+                    if first >= e {
+                        out.push(Vec::new());
+                        continue;
+                    }
+                    let h = hidden.get(row)?.narrow(0, first - b - 1, e - first)?;
+                    let logits = net.logits(&h)?;
+                    out.push(if logits.device().is_cpu() {
+                        with_host(&logits, |logits| {
+                            logits
+                                .par_chunks(vocab)
+                                .zip(first..e)
+                                .map_init(Vec::new, |scratch, (row, p)| {
+                                    token_score(row, seqs[s][p], p, scratch)
+                                })
+                                .collect()
+                        })?
+                    } else {
+                        token_scores_on_device(&logits, &seqs[s][first..e], first)?
+                    });
+                }
+                out
+            };
+            for (&j, scores) in batch.iter().zip(scores) {
+                let (_, _, e, prev_end) = jobs[j];
                 let nll = -scores.iter().map(|t| t.logprob).sum::<f64>();
                 let account = WindowAccount {
-                    target_len,
+                    target_len: e - prev_end,
                     scored: scores.len(),
                     nll,
                 };
@@ -520,14 +563,15 @@ impl LogProbScorer {
 /// ln Z − Σ e_i d_i / Z. The exponentials are f32 and vectorised (rten-vecmath, within 1 ulp;
 /// glibc's scalar f64 `exp` over 8,000-word rows was a twentieth of a GPT-2 scoring run), the
 /// sums f64: log-probabilities come out within about 1e-7 of the all-f64 computation.
-fn token_score(logits: &[f32], target: u32, position: usize) -> TokenScore {
+fn token_score(logits: &[f32], target: u32, position: usize, e: &mut Vec<f32>) -> TokenScore {
     use rten_simd::SimdUnaryOp;
     let m = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
     let x_t = logits[target as usize];
-    let mut e: Vec<f32> = logits.iter().map(|&x| x - m).collect();
-    rten_vecmath::Exp {}.map_mut(&mut e);
+    e.clear();
+    e.extend(logits.iter().map(|&x| x - m));
+    rten_vecmath::Exp {}.map_mut(e);
     let (mut z, mut weighted, mut above) = (0.0f64, 0.0f64, 0usize);
-    for (&x, &e) in logits.iter().zip(&e) {
+    for (&x, &e) in logits.iter().zip(e.iter()) {
         let e = f64::from(e);
         z += e;
         weighted += e * f64::from(x - m);
@@ -616,7 +660,7 @@ mod tests {
     #[test]
     fn token_scores_are_log_softmax_rank_and_entropy() {
         let logits = [1.0f32, 2.0, 3.0, 0.5];
-        let t = token_score(&logits, 1, 7);
+        let t = token_score(&logits, 1, 7, &mut Vec::new());
         let z: f64 = logits.iter().map(|&x| (x as f64).exp()).sum();
         // f32 exponentials, f64 sums: within a few f32 ulps of the f64 values.
         assert!((t.logprob - (2.0 - z.ln())).abs() < 1e-6);
@@ -629,7 +673,7 @@ mod tests {
             })
             .sum();
         assert!((t.entropy - h).abs() < 1e-6);
-        assert_eq!(token_score(&logits, 2, 0).rank, 1);
+        assert_eq!(token_score(&logits, 2, 0, &mut Vec::new()).rank, 1);
     }
 
     #[test]
@@ -643,7 +687,12 @@ mod tests {
         let t = Tensor::from_slice(&logits, (rows, vocab), &Device::Cpu).unwrap();
         let got = token_scores_on_device(&t, &targets, 4).unwrap();
         for (i, g) in got.iter().enumerate() {
-            let want = token_score(&logits[i * vocab..(i + 1) * vocab], targets[i], 4 + i);
+            let want = token_score(
+                &logits[i * vocab..(i + 1) * vocab],
+                targets[i],
+                4 + i,
+                &mut Vec::new(),
+            );
             assert_eq!(
                 (g.position, g.token_id, g.rank),
                 (want.position, want.token_id, want.rank)
