@@ -4,9 +4,9 @@
 //! Scoring needs every logit of a row (the log-softmax's normaliser, the rank, the entropy)
 //! but never the whole (rows × vocabulary) matrix at once. A window's logits with candle's
 //! `matmul` are (tokens × vocabulary): 206 MB for GPT-2's 1,024 × 50,257, allocated per window
-//! and read once. Here each thread multiplies blocks of [`ROWS_PER_BLOCK`] rows with faer's
-//! single-threaded GEMM into one buffer that it reuses (26 MB at 50,257 words) and scores each
-//! row at once. Measured (2 layers x 256, 50,257 words, 16 windows of 1,024 tokens, batch 8,
+//! and read once. Here blocks of [`ROWS_PER_BLOCK`] rows are multiplied with faer's
+//! single-threaded GEMM into a buffer that each rayon task reuses across the blocks it takes
+//! (26 MB at 50,257 words), and each row is scored at once. Measured (2 layers x 256, 50,257 words, 16 windows of 1,024 tokens, batch 8,
 //! three interleaved pairs of runs): peak memory 357-412 MB -> 250-259 MB, time unchanged
 //! (6.45-7.46 s -> 6.59-7.04 s), perplexity identical to every printed digit.
 
@@ -21,7 +21,7 @@ pub const ROWS_PER_BLOCK: usize = 128;
 /// `score(i, logits, scratch)` for each hidden row of `runs` (each `(first row, rows)` of
 /// `hidden` (n, d)), `i` counting the rows of all runs in order; `logits` is the row times
 /// `head`ᵀ, `head` being (vocab, d) row-major (a tied embedding or an `lm_head` weight as
-/// stored), and `scratch` a buffer the calling thread reuses. Results come back in that order.
+/// stored), and `scratch` a buffer reused across calls. Results come back in that order.
 ///
 /// A run is cut into blocks from its own first row, so a row's logits depend only on its run
 /// (a window), never on the runs batched with it: a text scores the same at any batch size.
