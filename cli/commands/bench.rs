@@ -248,7 +248,7 @@ pub fn features(
         "bench.fd.seconds",
         t.elapsed().as_secs_f64(),
         1,
-        json!({"dim": dim, "fd": fd.value, "route": fd.route}),
+        json!({"dim": dim, "fd": fd.value, "route": fd.route, "backend": fd.backend}),
     );
     // PRDC.
     let r = random_features(prdc_rows, dim, seed + 3, 0.0);

@@ -172,7 +172,7 @@ pub(crate) fn push_fd(
         _ => 0,
     };
     let mut details = json!({
-        "mean_term": fd.mean_term, "covariance_term": fd.covariance_term, "route": fd.route,
+        "mean_term": fd.mean_term, "covariance_term": fd.covariance_term, "route": fd.route, "backend": fd.backend,
         "warnings": fd.warnings, "clamped_from": fd.clamped_from, "dim": real.dim(),
     });
     if !fd.warnings.is_empty() {

@@ -20,6 +20,9 @@ pub struct FrechetDistance {
     pub covariance_term: f64,
     /// "cholesky" (both covariances positive definite) or "svd" (a singular covariance).
     pub route: &'static str,
+    /// The library that computed the route: "faer", or "LAPACK (…)" with the `lapack`
+    /// feature (the SVD route is always faer's).
+    pub backend: String,
     /// The raw value when round-off made it negative and it was clamped to 0.
     pub clamped_from: Option<f64>,
     pub warnings: Vec<String>,
@@ -80,7 +83,52 @@ fn congruence_lower(l: faer::MatRef<'_, f64>, s: faer::MatRef<'_, f64>) -> faer:
     m
 }
 
-/// tr (Σ1 Σ2)^{1/2}, and which route computed it.
+/// The eigenvalues of Lᵀ Σ2 L where Σ1 = L Lᵀ, or `None` when Σ1 is not positive definite
+/// (or the eigen-solver failed, which the factored route then gets a chance at).
+///
+/// faer by default: its Cholesky, GEMM and eigenvalue kernels are several times faster than
+/// nalgebra's at d = 2048. With the `lapack` feature the system LAPACK, whose blocked
+/// tridiagonal reduction is about twice as fast as faer's (see `frechet_lapack.rs`).
+fn positive_definite_eigenvalues(
+    s1: &DMatrix<f64>,
+    s2: &DMatrix<f64>,
+) -> Result<Option<Vec<f64>>, MetricError> {
+    #[cfg(feature = "lapack")]
+    {
+        super::frechet_lapack::congruent_eigenvalues(s1.as_slice(), s2.as_slice(), s1.nrows())
+    }
+    #[cfg(not(feature = "lapack"))]
+    {
+        Ok(faer_congruent_eigenvalues(as_faer(s1), as_faer(s2)))
+    }
+}
+
+/// faer's route for [`positive_definite_eigenvalues`]; compiled with either backend so that
+/// tests can hold the LAPACK route against it.
+#[cfg_attr(all(feature = "lapack", not(test)), allow(dead_code))]
+fn faer_congruent_eigenvalues(
+    s1: faer::MatRef<'_, f64>,
+    s2: faer::MatRef<'_, f64>,
+) -> Option<Vec<f64>> {
+    let llt = s1.llt(faer::Side::Lower).ok()?;
+    congruence_lower(llt.L(), s2)
+        .self_adjoint_eigenvalues(faer::Side::Lower)
+        .ok()
+}
+
+/// The library behind [`positive_definite_eigenvalues`].
+pub fn positive_definite_backend() -> String {
+    #[cfg(feature = "lapack")]
+    {
+        super::frechet_lapack::backend()
+    }
+    #[cfg(not(feature = "lapack"))]
+    {
+        "faer".to_string()
+    }
+}
+
+/// tr (Σ1 Σ2)^{1/2}, the route that computed it and the library behind that route.
 ///
 /// - Both covariances positive definite: Σ1 = L Lᵀ, and the trace is Σ √λ over the eigenvalues
 ///   of the symmetric Lᵀ Σ2 L (similar to Σ1 Σ2).
@@ -92,24 +140,24 @@ fn trace_sqrt_product(
     s1: &DMatrix<f64>,
     s2: &DMatrix<f64>,
     warnings: &mut Vec<String>,
-) -> Result<(f64, &'static str), MetricError> {
-    // The dense O(d³) work of the common case runs in faer, whose Cholesky, GEMM and
-    // eigenvalue kernels are several times faster than nalgebra's at d = 2048.
-    let (f1, f2) = (as_faer(s1), as_faer(s2));
-    if let Ok(llt) = f1.llt(faer::Side::Lower) {
-        let m = congruence_lower(llt.L(), f2);
-        if let Ok(vals) = m.self_adjoint_eigenvalues(faer::Side::Lower) {
-            // Lᵀ Σ2 L is congruent to Σ2, so (Sylvester's law of inertia) it is positive
-            // definite exactly when Σ2 is: an eigenvalue at round-off level means Σ2 is
-            // singular, and the square roots of such eigenvalues would be noise (1e-16 adds
-            // 1e-8), so that case goes to the factored route instead.
-            let scale = vals.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-            let smallest = vals.iter().cloned().fold(f64::INFINITY, f64::min);
-            if smallest > scale * s1.nrows() as f64 * f64::EPSILON {
-                return Ok((vals.iter().map(|v| v.sqrt()).sum(), "cholesky"));
-            }
+) -> Result<(f64, &'static str, String), MetricError> {
+    let d = s1.nrows();
+    if let Some(vals) = positive_definite_eigenvalues(s1, s2)? {
+        // Lᵀ Σ2 L is congruent to Σ2, so (Sylvester's law of inertia) it is positive
+        // definite exactly when Σ2 is: an eigenvalue at round-off level means Σ2 is
+        // singular, and the square roots of such eigenvalues would be noise (1e-16 adds
+        // 1e-8), so that case goes to the factored route instead.
+        let scale = vals.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let smallest = vals.iter().cloned().fold(f64::INFINITY, f64::min);
+        if smallest > scale * d as f64 * f64::EPSILON {
+            return Ok((
+                vals.iter().map(|v| v.sqrt()).sum(),
+                "cholesky",
+                positive_definite_backend(),
+            ));
         }
     }
+    let (f1, f2) = (as_faer(s1), as_faer(s2));
     warnings.push("a covariance is singular (fewer samples than dimensions, or constant features): used the factored SVD route".into());
     let factor = |s: faer::MatRef<'_, f64>| match s.llt(faer::Side::Lower) {
         Ok(llt) => Some(llt.L().to_owned()),
@@ -123,13 +171,13 @@ fn trace_sqrt_product(
         ));
     };
     if g1.ncols() == 0 || g2.ncols() == 0 {
-        return Ok((0.0, "svd"));
+        return Ok((0.0, "svd", "faer".into()));
     }
     let b = g1.transpose() * &g2;
     let sv = b
         .singular_values()
         .map_err(|_| no_convergence("SVD of G1ᵀ G2 (factors of the covariances)"))?;
-    Ok((sv.iter().sum(), "svd"))
+    Ok((sv.iter().sum(), "svd", "faer".into()))
 }
 
 /// The Fréchet distance from means and covariances.
@@ -168,7 +216,7 @@ pub fn frechet_distance(
     let mut warnings = Vec::new();
     let diff = mu1 - mu2;
     let mean_term = diff.dot(&diff);
-    let (tr_sqrt, route) = trace_sqrt_product(sigma1, sigma2, &mut warnings)?;
+    let (tr_sqrt, route, backend) = trace_sqrt_product(sigma1, sigma2, &mut warnings)?;
     let covariance_term = sigma1.trace() + sigma2.trace() - 2.0 * tr_sqrt;
     let raw = mean_term + covariance_term;
     let (value, clamped_from) = if raw < 0.0 {
@@ -184,6 +232,7 @@ pub fn frechet_distance(
         mean_term,
         covariance_term,
         route,
+        backend,
         clamped_from,
         warnings,
     })
@@ -218,6 +267,35 @@ mod tests {
                 assert!((lower[(i, j)] - dense[(i, j)]).abs() < 1e-12, "({i}, {j})");
             }
         }
+    }
+
+    /// The LAPACK route computes the same eigenvalues as faer's (different algorithms, so
+    /// agreement to round-off, not bits), and reports a non-positive-definite Σ1 as `None`.
+    #[cfg(feature = "lapack")]
+    #[test]
+    fn lapack_and_faer_find_the_same_eigenvalues() {
+        let d = 67;
+        let a = faer::Mat::<f64>::from_fn(d, d, |i, j| ((i * 31 + j * 17) % 23) as f64 / 7.0 - 1.5);
+        let b = faer::Mat::<f64>::from_fn(d, d, |i, j| ((i * 13 + j * 29) % 19) as f64 / 5.0 - 1.8);
+        let s1 = &a * a.transpose() + faer::Mat::<f64>::identity(d, d) * 0.1;
+        let s2 = &b * b.transpose() + faer::Mat::<f64>::identity(d, d) * 0.3;
+        let mut want = faer_congruent_eigenvalues(s1.as_ref(), s2.as_ref()).unwrap();
+        want.sort_by(f64::total_cmp);
+        let to_vec = |m: &faer::Mat<f64>| (0..d * d).map(|k| m[(k % d, k / d)]).collect::<Vec<_>>();
+        let got =
+            super::super::frechet_lapack::congruent_eigenvalues(&to_vec(&s1), &to_vec(&s2), d)
+                .unwrap()
+                .unwrap();
+        let top = want[d - 1];
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - w).abs() <= 1e-12 * top, "{g} vs {w}");
+        }
+        let mut indefinite = to_vec(&s1);
+        indefinite[0] = -1.0;
+        let none =
+            super::super::frechet_lapack::congruent_eigenvalues(&indefinite, &to_vec(&s2), d);
+        assert_eq!(none, Ok(None));
+        assert!(positive_definite_backend().starts_with("LAPACK"));
     }
 
     #[test]

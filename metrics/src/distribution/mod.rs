@@ -6,6 +6,8 @@ pub mod bootstrap;
 pub mod device;
 pub mod features;
 pub mod frechet;
+#[cfg(feature = "lapack")]
+pub mod frechet_lapack;
 pub mod gaussian;
 pub mod inception_score;
 pub mod kid;
