@@ -88,14 +88,14 @@ fn congruence_lower(l: faer::MatRef<'_, f64>, s: faer::MatRef<'_, f64>) -> faer:
 ///
 /// faer by default: its Cholesky, GEMM and eigenvalue kernels are several times faster than
 /// nalgebra's at d = 2048. With the `lapack` feature the system LAPACK, whose blocked
-/// tridiagonal reduction is about twice as fast as faer's (see `frechet_lapack.rs`).
+/// tridiagonal reduction is about twice as fast as faer's (see `system_lapack.rs`).
 fn positive_definite_eigenvalues(
     s1: &DMatrix<f64>,
     s2: &DMatrix<f64>,
 ) -> Result<Option<Vec<f64>>, MetricError> {
     #[cfg(feature = "lapack")]
     {
-        super::frechet_lapack::congruent_eigenvalues(s1.as_slice(), s2.as_slice(), s1.nrows())
+        super::system_lapack::congruent_eigenvalues(s1.as_slice(), s2.as_slice(), s1.nrows())
     }
     #[cfg(not(feature = "lapack"))]
     {
@@ -120,7 +120,7 @@ fn faer_congruent_eigenvalues(
 pub fn positive_definite_backend() -> String {
     #[cfg(feature = "lapack")]
     {
-        super::frechet_lapack::backend()
+        super::system_lapack::backend()
     }
     #[cfg(not(feature = "lapack"))]
     {
@@ -282,18 +282,16 @@ mod tests {
         let mut want = faer_congruent_eigenvalues(s1.as_ref(), s2.as_ref()).unwrap();
         want.sort_by(f64::total_cmp);
         let to_vec = |m: &faer::Mat<f64>| (0..d * d).map(|k| m[(k % d, k / d)]).collect::<Vec<_>>();
-        let got =
-            super::super::frechet_lapack::congruent_eigenvalues(&to_vec(&s1), &to_vec(&s2), d)
-                .unwrap()
-                .unwrap();
+        let got = super::super::system_lapack::congruent_eigenvalues(&to_vec(&s1), &to_vec(&s2), d)
+            .unwrap()
+            .unwrap();
         let top = want[d - 1];
         for (g, w) in got.iter().zip(&want) {
             assert!((g - w).abs() <= 1e-12 * top, "{g} vs {w}");
         }
         let mut indefinite = to_vec(&s1);
         indefinite[0] = -1.0;
-        let none =
-            super::super::frechet_lapack::congruent_eigenvalues(&indefinite, &to_vec(&s2), d);
+        let none = super::super::system_lapack::congruent_eigenvalues(&indefinite, &to_vec(&s2), d);
         assert_eq!(none, Ok(None));
         assert!(positive_definite_backend().starts_with("LAPACK"));
     }

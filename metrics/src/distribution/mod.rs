@@ -6,11 +6,11 @@ pub mod bootstrap;
 pub mod device;
 pub mod features;
 pub mod frechet;
-#[cfg(feature = "lapack")]
-pub mod frechet_lapack;
 pub mod gaussian;
 pub mod inception_score;
 pub mod kid;
 pub mod prdc;
+#[cfg(feature = "lapack")]
+pub mod system_lapack;
 
 pub use features::Features;

@@ -1,11 +1,13 @@
-//! The positive-definite route of the Fréchet distance's trace term through the system LAPACK
-//! (feature `lapack`): `dpotrf` (Σ1 = L Lᵀ), `dsygst` (Lᵀ Σ2 L, using the symmetry of Σ2) and
-//! `dsyevd` (eigenvalues only). The same three steps as the faer route in `frechet.rs`.
+//! The system BLAS/LAPACK (feature `lapack`, OpenBLAS unless `build.rs` is told otherwise) for
+//! the two dense f64 kernels where it beats faer on the CPU:
 //!
-//! Why a second backend: the eigenvalues dominate at d = 2048, and LAPACK's blocked
-//! tridiagonal reduction (`dsytrd`) does half of its flops in level-3 kernels, where faer's
-//! fused unblocked reduction reads and writes the whole trailing matrix at every step and is
-//! bound by memory bandwidth (0.4-0.5 s against 0.9-1.1 s on two cores here).
+//! - the positive-definite route of the Fréchet distance's trace term: `dpotrf` (Σ1 = L Lᵀ),
+//!   `dsygst` (Lᵀ Σ2 L, using the symmetry of Σ2) and `dsyevd` (eigenvalues only), the same
+//!   three steps as the faer route in `frechet.rs`. The eigenvalues dominate at d = 2048, and
+//!   LAPACK's blocked tridiagonal reduction (`dsytrd`) does half of its flops in level-3
+//!   kernels, where faer's fused unblocked reduction reads and writes the whole trailing matrix
+//!   at every step and is bound by memory bandwidth (0.4 s against 0.9-1.1 s on two cores);
+//! - the covariance's scatter product XᵀX: `dsyrk`, the lower half only.
 
 use crate::MetricError;
 
@@ -80,6 +82,34 @@ pub(crate) fn congruent_eigenvalues(
     }
     assert_arguments("dsyevd", info);
     Ok(Some(w))
+}
+
+/// The lower half of XᵀX (column-major d × d; the upper half is left at zero) for a row-major
+/// (rows × d) block, which read column-major is Xᵀ.
+pub(crate) fn gram_lower(block: &[f64], rows: usize, d: usize) -> Vec<f64> {
+    assert_eq!(block.len(), rows * d);
+    let as_i32 = |v: usize| i32::try_from(v).expect("a chunk's rows and dimensions fit BLAS's i32");
+    let mut c = vec![0.0; d * d];
+    if rows == 0 || d == 0 {
+        return c;
+    }
+    // SAFETY: `block` holds d × rows values with leading dimension d, `c` d × d with leading
+    // dimension d; BLAS keeps no pointer past the call.
+    unsafe {
+        blas::dsyrk(
+            b'L',
+            b'N',
+            as_i32(d),
+            as_i32(rows),
+            1.0,
+            block,
+            as_i32(d),
+            0.0,
+            &mut c,
+            as_i32(d),
+        )
+    };
+    c
 }
 
 /// A negative `info` means an argument was wrong: a bug here, not bad input.
