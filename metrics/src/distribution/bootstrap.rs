@@ -23,6 +23,11 @@ where
             "the bootstrap needs at least one resample".into(),
         ));
     }
+    // The resamples run one per core; the system BLAS (feature `lapack`) must not add its own
+    // threads on top.
+    #[cfg(feature = "lapack")]
+    let _one_blas_thread =
+        (rayon::current_num_threads() > 1).then(super::system_lapack::OneThreadPerCall::new);
     let draws: Vec<Vec<f64>> = (0..resamples)
         .into_par_iter()
         .map(|b| {

@@ -21,7 +21,7 @@ pub struct FrechetDistance {
     /// "cholesky" (both covariances positive definite) or "svd" (a singular covariance).
     pub route: &'static str,
     /// The library that computed the route: "faer", or "LAPACK (…)" with the `lapack`
-    /// feature (the SVD route is always faer's).
+    /// feature.
     pub backend: String,
     /// The raw value when round-off made it negative and it was clamped to 0.
     pub clamped_from: Option<f64>,
@@ -29,6 +29,7 @@ pub struct FrechetDistance {
 }
 
 /// A faer view of a nalgebra matrix (both column-major and contiguous): no copy.
+#[cfg(not(feature = "lapack"))]
 fn as_faer(m: &DMatrix<f64>) -> faer::MatRef<'_, f64> {
     faer::MatRef::from_column_major_slice(m.as_slice(), m.nrows(), m.ncols())
 }
@@ -36,6 +37,7 @@ fn as_faer(m: &DMatrix<f64>) -> faer::MatRef<'_, f64> {
 /// A factor G with Σ = G Gᵀ from the eigen-decomposition of (Σ + Σᵀ)/2, keeping only
 /// eigenvalues above round-off (relative to the largest), so that the null space contributes
 /// exact zeros.
+#[cfg(not(feature = "lapack"))]
 fn eigen_factor(s: faer::MatRef<'_, f64>) -> Option<faer::Mat<f64>> {
     let d = s.nrows();
     let sym = faer::Mat::<f64>::from_fn(d, d, |i, j| 0.5 * (s[(i, j)] + s[(j, i)]));
@@ -157,27 +159,65 @@ fn trace_sqrt_product(
             ));
         }
     }
-    let (f1, f2) = (as_faer(s1), as_faer(s2));
     warnings.push("a covariance is singular (fewer samples than dimensions, or constant features): used the factored SVD route".into());
-    let factor = |s: faer::MatRef<'_, f64>| match s.llt(faer::Side::Lower) {
-        Ok(llt) => Some(llt.L().to_owned()),
-        Err(_) => eigen_factor(s),
-    };
     let no_convergence =
         |what: &str| MetricError::InvalidInput(format!("the {what} did not converge"));
-    let (Some(g1), Some(g2)) = (factor(f1), factor(f2)) else {
-        return Err(no_convergence(
-            "eigen-decomposition of a singular covariance",
-        ));
-    };
-    if g1.ncols() == 0 || g2.ncols() == 0 {
-        return Ok((0.0, "svd", "faer".into()));
+    let sv = factored_singular_values(s1, s2).map_err(no_convergence)?;
+    Ok((sv.iter().sum(), "svd", factored_backend()))
+}
+
+/// The singular values of G1ᵀ G2 for factors Σi = Gi Giᵀ (see [`trace_sqrt_product`]), or
+/// what did not converge.
+fn factored_singular_values(
+    s1: &DMatrix<f64>,
+    s2: &DMatrix<f64>,
+) -> Result<Vec<f64>, &'static str> {
+    const FACTOR: &str = "eigen-decomposition of a singular covariance";
+    const SVD: &str = "SVD of G1ᵀ G2 (factors of the covariances)";
+    let d = s1.nrows();
+    #[cfg(feature = "lapack")]
+    {
+        use super::system_lapack::{factor, singular_values};
+        let (Some((g1, r1)), Some((g2, r2))) = (factor(s1.as_slice(), d), factor(s2.as_slice(), d))
+        else {
+            return Err(FACTOR);
+        };
+        if r1 == 0 || r2 == 0 {
+            return Ok(Vec::new());
+        }
+        let g1 = faer::MatRef::from_column_major_slice(&g1, d, r1);
+        let g2 = faer::MatRef::from_column_major_slice(&g2, d, r2);
+        let b = g1.transpose() * g2;
+        let b: Vec<f64> = (0..r2).flat_map(|j| b.col_as_slice(j).to_vec()).collect();
+        singular_values(b, r1, r2).ok_or(SVD)
     }
-    let b = g1.transpose() * &g2;
-    let sv = b
-        .singular_values()
-        .map_err(|_| no_convergence("SVD of G1ᵀ G2 (factors of the covariances)"))?;
-    Ok((sv.iter().sum(), "svd", "faer".into()))
+    #[cfg(not(feature = "lapack"))]
+    {
+        let _ = d;
+        let factor = |s: faer::MatRef<'_, f64>| match s.llt(faer::Side::Lower) {
+            Ok(llt) => Some(llt.L().to_owned()),
+            Err(_) => eigen_factor(s),
+        };
+        let (Some(g1), Some(g2)) = (factor(as_faer(s1)), factor(as_faer(s2))) else {
+            return Err(FACTOR);
+        };
+        if g1.ncols() == 0 || g2.ncols() == 0 {
+            return Ok(Vec::new());
+        }
+        (g1.transpose() * &g2).singular_values().map_err(|_| SVD)
+    }
+}
+
+/// The library behind [`factored_singular_values`].
+fn factored_backend() -> String {
+    #[cfg(feature = "lapack")]
+    {
+        super::system_lapack::backend()
+    }
+    #[cfg(not(feature = "lapack"))]
+    {
+        "faer".to_string()
+    }
 }
 
 /// The Fréchet distance from means and covariances.

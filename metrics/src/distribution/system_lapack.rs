@@ -7,6 +7,9 @@
 //!   LAPACK's blocked tridiagonal reduction (`dsytrd`) does half of its flops in level-3
 //!   kernels, where faer's fused unblocked reduction reads and writes the whole trailing matrix
 //!   at every step and is bound by memory bandwidth (0.4 s against 0.9-1.1 s on two cores);
+//! - the factored route for singular covariances: `dpotrf`, or `dsyevd` with vectors where
+//!   the Cholesky fails, for the factors, and `dgesdd` for the singular values of G1ᵀ G2
+//!   (blocked bidiagonalization, for the same reason as `dsytrd` above);
 //! - the covariance's scatter product XᵀX: `dsyrk`, the lower half only.
 
 use crate::MetricError;
@@ -25,6 +28,49 @@ pub fn backend() -> String {
     #[cfg(not(assay_openblas))]
     {
         "LAPACK".to_string()
+    }
+}
+
+/// While alive, each BLAS/LAPACK call runs on one thread: for callers that already run one
+/// task per core (the bootstrap's resamples), where OpenBLAS's own threads would contend with
+/// rayon's (8 FD resamples at d = 2048 on two cores: 61 s with both pools, 28.5 s with one).
+/// OpenBLAS's thread count is process-wide, so the previous count comes back on drop. A no-op
+/// for LAPACK libraries other than OpenBLAS (set their own thread variables instead).
+pub struct OneThreadPerCall {
+    #[cfg(assay_openblas)]
+    previous: std::ffi::c_int,
+}
+
+#[cfg(assay_openblas)]
+extern "C" {
+    fn openblas_get_num_threads() -> std::ffi::c_int;
+    fn openblas_set_num_threads(n: std::ffi::c_int);
+}
+
+impl OneThreadPerCall {
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        #[cfg(assay_openblas)]
+        {
+            // SAFETY: plain setters of OpenBLAS's thread count, called outside any BLAS call.
+            let previous = unsafe { openblas_get_num_threads() };
+            unsafe { openblas_set_num_threads(1) };
+            OneThreadPerCall { previous }
+        }
+        #[cfg(not(assay_openblas))]
+        {
+            OneThreadPerCall {}
+        }
+    }
+}
+
+impl Drop for OneThreadPerCall {
+    fn drop(&mut self) {
+        // SAFETY: as in `new`.
+        #[cfg(assay_openblas)]
+        unsafe {
+            openblas_set_num_threads(self.previous)
+        };
     }
 }
 
@@ -82,6 +128,94 @@ pub(crate) fn congruent_eigenvalues(
     }
     assert_arguments("dsyevd", info);
     Ok(Some(w))
+}
+
+/// A factor G (column-major d × r) with Σ = G Gᵀ: the Cholesky factor when Σ is positive
+/// definite to working precision, else eigenvectors scaled by √λ for the eigenvalues above
+/// round-off (relative to the largest), so that the null space contributes exact zeros.
+/// `None` when the eigen-solver does not converge.
+pub(crate) fn factor(s: &[f64], d: usize) -> Option<(Vec<f64>, usize)> {
+    assert_eq!(s.len(), d * d);
+    let n = i32::try_from(d).ok()?;
+    let mut l = s.to_vec();
+    let mut info = 0;
+    // SAFETY (both calls): n × n buffers with leading dimension n, work arrays of the sizes
+    // LAPACK's query returns; LAPACK keeps no pointer past the call.
+    unsafe { lapack::dpotrf(b'L', n, &mut l, n, &mut info) };
+    assert_arguments("dpotrf", info);
+    if info == 0 {
+        // dpotrf leaves the strict upper half as it was: zero it to make L a plain matrix.
+        for j in 1..d {
+            l[j * d..j * d + j].fill(0.0);
+        }
+        return Some((l, d));
+    }
+    // The eigen-decomposition of (Σ + Σᵀ)/2.
+    let mut v: Vec<f64> = (0..d * d)
+        .map(|k| 0.5 * (s[k] + s[(k % d) * d + k / d]))
+        .collect();
+    let mut w = vec![0.0; d];
+    let (mut size, mut isize) = ([0.0f64], [0i32]);
+    unsafe {
+        lapack::dsyevd(
+            b'V', b'L', n, &mut v, n, &mut w, &mut size, -1, &mut isize, -1, &mut info,
+        )
+    };
+    assert_arguments("dsyevd (size query)", info);
+    let mut work = vec![0.0; size[0] as usize];
+    let mut iwork = vec![0i32; isize[0].max(1) as usize];
+    let (lwork, liwork) = (work.len() as i32, iwork.len() as i32);
+    unsafe {
+        lapack::dsyevd(
+            b'V', b'L', n, &mut v, n, &mut w, &mut work, lwork, &mut iwork, liwork, &mut info,
+        )
+    };
+    assert_arguments("dsyevd", info);
+    if info > 0 {
+        return None;
+    }
+    let max = w.iter().fold(0.0f64, |a, x| a.max(x.abs()));
+    let tol = max * d as f64 * f64::EPSILON;
+    let keep: Vec<usize> = (0..d).filter(|&i| w[i] > tol).collect();
+    let mut g = Vec::with_capacity(d * keep.len());
+    for &i in &keep {
+        let root = w[i].sqrt();
+        g.extend(v[i * d..(i + 1) * d].iter().map(|x| x * root));
+    }
+    Some((g, keep.len()))
+}
+
+/// The singular values of a column-major m × n matrix (consumed), or `None` when the SVD does
+/// not converge.
+pub(crate) fn singular_values(mut a: Vec<f64>, m: usize, n: usize) -> Option<Vec<f64>> {
+    assert_eq!(a.len(), m * n);
+    if m == 0 || n == 0 {
+        return Some(Vec::new());
+    }
+    let (mi, ni) = (i32::try_from(m).ok()?, i32::try_from(n).ok()?);
+    let mut s = vec![0.0; m.min(n)];
+    let (mut u, mut vt) = ([0.0f64], [0.0f64]);
+    let mut iwork = vec![0i32; 8 * m.min(n)];
+    let (mut size, mut info) = ([0.0f64], 0);
+    // SAFETY (both calls): `a` holds m × n values with leading dimension m; U and Vᵀ are not
+    // referenced with jobz = 'N'; work sizes from LAPACK's query.
+    unsafe {
+        lapack::dgesdd(
+            b'N', mi, ni, &mut a, mi, &mut s, &mut u, 1, &mut vt, 1, &mut size, -1, &mut iwork,
+            &mut info,
+        )
+    };
+    assert_arguments("dgesdd (size query)", info);
+    let mut work = vec![0.0; size[0] as usize];
+    let lwork = work.len() as i32;
+    unsafe {
+        lapack::dgesdd(
+            b'N', mi, ni, &mut a, mi, &mut s, &mut u, 1, &mut vt, 1, &mut work, lwork, &mut iwork,
+            &mut info,
+        )
+    };
+    assert_arguments("dgesdd", info);
+    (info == 0).then_some(s)
 }
 
 /// The lower half of XᵀX (column-major d × d; the upper half is left at zero) for a row-major
