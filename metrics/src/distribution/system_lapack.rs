@@ -90,9 +90,8 @@ pub(crate) fn congruent_eigenvalues(
     })?;
     let (mut l, mut m) = (s1.to_vec(), s2.to_vec());
     let mut info = 0;
-    // SAFETY (all three calls): the buffers hold n × n values with leading dimension n, the
-    // work arrays have the sizes LAPACK documents for these arguments, and LAPACK keeps no
-    // pointer past the call.
+    // SAFETY (both calls): the buffers hold n × n values with leading dimension n, and LAPACK
+    // keeps no pointer past the call.
     unsafe { lapack::dpotrf(b'L', n, &mut l, n, &mut info) };
     if info > 0 {
         return Ok(None);
@@ -101,33 +100,39 @@ pub(crate) fn congruent_eigenvalues(
     unsafe { lapack::dsygst(&[2], b'L', n, &mut m, n, &l, n, &mut info) };
     assert_arguments("dsygst", info);
     drop(l);
-    // Eigenvalues only. The work array comes from LAPACK's size query, not from the minimum
-    // (2n + 1) that dsyevd documents: dsytrd blocks its reduction only when the work array
-    // holds n × block-size values, and falls back to the unblocked, memory-bound reduction
-    // otherwise (0.85-0.9 s instead of 0.4 s at d = 2048).
     let mut w = vec![0.0; d];
-    let (mut size, mut isize) = ([0.0f64], [0i32]);
+    let info = symmetric_eigen(b'N', &mut m, n, &mut w);
+    // No convergence (info > 0): the factored SVD route gets its chance, as with faer.
+    Ok((info == 0).then_some(w))
+}
+
+/// `dsyevd` on the lower half of the n × n matrix `a` (eigenvectors too with `jobz` = 'V',
+/// left in `a`); returns LAPACK's `info`, positive when it did not converge.
+///
+/// The work arrays come from LAPACK's size query, not from the minimum dsyevd documents
+/// (2n + 1 for eigenvalues only): dsytrd blocks its reduction only when the work array holds
+/// n × block-size values, and falls back to the unblocked, memory-bound reduction otherwise
+/// (0.85-0.9 s instead of 0.4 s at d = 2048).
+fn symmetric_eigen(jobz: u8, a: &mut [f64], n: i32, w: &mut [f64]) -> i32 {
+    let (mut size, mut isize, mut info) = ([0.0f64], [0i32], 0);
+    // SAFETY (both calls): `a` holds n × n values with leading dimension n and `w` n; the
+    // work arrays have the sizes LAPACK's query returns; LAPACK keeps no pointer past the call.
     unsafe {
         lapack::dsyevd(
-            b'N', b'L', n, &mut m, n, &mut w, &mut size, -1, &mut isize, -1, &mut info,
+            jobz, b'L', n, a, n, w, &mut size, -1, &mut isize, -1, &mut info,
         )
     };
     assert_arguments("dsyevd (size query)", info);
-    let lwork = (size[0] as usize).max(2 * d + 1);
-    let mut work = vec![0.0; lwork];
-    let mut iwork = vec![0i32; (isize[0].max(1)) as usize];
-    let (lwork, liwork) = (lwork as i32, iwork.len() as i32);
+    let mut work = vec![0.0; (size[0] as usize).max(2 * n as usize + 1)];
+    let mut iwork = vec![0i32; isize[0].max(1) as usize];
+    let (lwork, liwork) = (work.len() as i32, iwork.len() as i32);
     unsafe {
         lapack::dsyevd(
-            b'N', b'L', n, &mut m, n, &mut w, &mut work, lwork, &mut iwork, liwork, &mut info,
+            jobz, b'L', n, a, n, w, &mut work, lwork, &mut iwork, liwork, &mut info,
         )
     };
-    // No convergence (info > 0): the factored SVD route gets its chance, as with faer.
-    if info > 0 {
-        return Ok(None);
-    }
     assert_arguments("dsyevd", info);
-    Ok(Some(w))
+    info
 }
 
 /// A factor G (column-major d × r) with Σ = G Gᵀ: the Cholesky factor when Σ is positive
@@ -139,8 +144,7 @@ pub(crate) fn factor(s: &[f64], d: usize) -> Option<(Vec<f64>, usize)> {
     let n = i32::try_from(d).ok()?;
     let mut l = s.to_vec();
     let mut info = 0;
-    // SAFETY (both calls): n × n buffers with leading dimension n, work arrays of the sizes
-    // LAPACK's query returns; LAPACK keeps no pointer past the call.
+    // SAFETY: an n × n buffer with leading dimension n; LAPACK keeps no pointer past the call.
     unsafe { lapack::dpotrf(b'L', n, &mut l, n, &mut info) };
     assert_arguments("dpotrf", info);
     if info == 0 {
@@ -155,22 +159,7 @@ pub(crate) fn factor(s: &[f64], d: usize) -> Option<(Vec<f64>, usize)> {
         .map(|k| 0.5 * (s[k] + s[(k % d) * d + k / d]))
         .collect();
     let mut w = vec![0.0; d];
-    let (mut size, mut isize) = ([0.0f64], [0i32]);
-    unsafe {
-        lapack::dsyevd(
-            b'V', b'L', n, &mut v, n, &mut w, &mut size, -1, &mut isize, -1, &mut info,
-        )
-    };
-    assert_arguments("dsyevd (size query)", info);
-    let mut work = vec![0.0; size[0] as usize];
-    let mut iwork = vec![0i32; isize[0].max(1) as usize];
-    let (lwork, liwork) = (work.len() as i32, iwork.len() as i32);
-    unsafe {
-        lapack::dsyevd(
-            b'V', b'L', n, &mut v, n, &mut w, &mut work, lwork, &mut iwork, liwork, &mut info,
-        )
-    };
-    assert_arguments("dsyevd", info);
+    let info = symmetric_eigen(b'V', &mut v, n, &mut w);
     if info > 0 {
         return None;
     }
