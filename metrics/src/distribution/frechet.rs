@@ -118,8 +118,8 @@ fn faer_congruent_eigenvalues(
         .ok()
 }
 
-/// The library behind [`positive_definite_eigenvalues`].
-pub fn positive_definite_backend() -> String {
+/// The library behind both routes: faer, or the system LAPACK with the `lapack` feature.
+pub fn backend() -> String {
     #[cfg(feature = "lapack")]
     {
         super::system_lapack::backend()
@@ -152,18 +152,14 @@ fn trace_sqrt_product(
         let scale = vals.iter().fold(0.0f64, |a, v| a.max(v.abs()));
         let smallest = vals.iter().cloned().fold(f64::INFINITY, f64::min);
         if smallest > scale * d as f64 * f64::EPSILON {
-            return Ok((
-                vals.iter().map(|v| v.sqrt()).sum(),
-                "cholesky",
-                positive_definite_backend(),
-            ));
+            return Ok((vals.iter().map(|v| v.sqrt()).sum(), "cholesky", backend()));
         }
     }
     warnings.push("a covariance is singular (fewer samples than dimensions, or constant features): used the factored SVD route".into());
     let no_convergence =
         |what: &str| MetricError::InvalidInput(format!("the {what} did not converge"));
     let sv = factored_singular_values(s1, s2).map_err(no_convergence)?;
-    Ok((sv.iter().sum(), "svd", factored_backend()))
+    Ok((sv.iter().sum(), "svd", backend()))
 }
 
 /// The singular values of G1ᵀ G2 for factors Σi = Gi Giᵀ (see [`trace_sqrt_product`]), or
@@ -174,10 +170,10 @@ fn factored_singular_values(
 ) -> Result<Vec<f64>, &'static str> {
     const FACTOR: &str = "eigen-decomposition of a singular covariance";
     const SVD: &str = "SVD of G1ᵀ G2 (factors of the covariances)";
-    let d = s1.nrows();
     #[cfg(feature = "lapack")]
     {
         use super::system_lapack::{factor, singular_values};
+        let d = s1.nrows();
         let (Some((g1, r1)), Some((g2, r2))) = (factor(s1.as_slice(), d), factor(s2.as_slice(), d))
         else {
             return Err(FACTOR);
@@ -188,12 +184,15 @@ fn factored_singular_values(
         let g1 = faer::MatRef::from_column_major_slice(&g1, d, r1);
         let g2 = faer::MatRef::from_column_major_slice(&g2, d, r2);
         let b = g1.transpose() * g2;
-        let b: Vec<f64> = (0..r2).flat_map(|j| b.col_as_slice(j).to_vec()).collect();
-        singular_values(b, r1, r2).ok_or(SVD)
+        // Column-major and contiguous for LAPACK (faer may pad its columns).
+        let mut flat = Vec::with_capacity(r1 * r2);
+        for j in 0..r2 {
+            flat.extend_from_slice(b.col_as_slice(j));
+        }
+        singular_values(flat, r1, r2).ok_or(SVD)
     }
     #[cfg(not(feature = "lapack"))]
     {
-        let _ = d;
         let factor = |s: faer::MatRef<'_, f64>| match s.llt(faer::Side::Lower) {
             Ok(llt) => Some(llt.L().to_owned()),
             Err(_) => eigen_factor(s),
@@ -205,18 +204,6 @@ fn factored_singular_values(
             return Ok(Vec::new());
         }
         (g1.transpose() * &g2).singular_values().map_err(|_| SVD)
-    }
-}
-
-/// The library behind [`factored_singular_values`].
-fn factored_backend() -> String {
-    #[cfg(feature = "lapack")]
-    {
-        super::system_lapack::backend()
-    }
-    #[cfg(not(feature = "lapack"))]
-    {
-        "faer".to_string()
     }
 }
 
@@ -333,7 +320,7 @@ mod tests {
         indefinite[0] = -1.0;
         let none = super::super::system_lapack::congruent_eigenvalues(&indefinite, &to_vec(&s2), d);
         assert_eq!(none, Ok(None));
-        assert!(positive_definite_backend().starts_with("LAPACK"));
+        assert!(backend().starts_with("LAPACK"));
     }
 
     #[test]
