@@ -34,6 +34,14 @@ fn as_faer(m: &DMatrix<f64>) -> faer::MatRef<'_, f64> {
     faer::MatRef::from_column_major_slice(m.as_slice(), m.nrows(), m.ncols())
 }
 
+/// The indices of the eigenvalues above round-off (relative to the largest in magnitude):
+/// the ones a factor of a singular covariance keeps, with either backend.
+pub(crate) fn eigenvalues_above_round_off(vals: &[f64]) -> Vec<usize> {
+    let max = vals.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    let tol = max * vals.len() as f64 * f64::EPSILON;
+    (0..vals.len()).filter(|&i| vals[i] > tol).collect()
+}
+
 /// A factor G with Σ = G Gᵀ from the eigen-decomposition of (Σ + Σᵀ)/2, keeping only
 /// eigenvalues above round-off (relative to the largest), so that the null space contributes
 /// exact zeros.
@@ -43,9 +51,7 @@ fn eigen_factor(s: faer::MatRef<'_, f64>) -> Option<faer::Mat<f64>> {
     let sym = faer::Mat::<f64>::from_fn(d, d, |i, j| 0.5 * (s[(i, j)] + s[(j, i)]));
     let e = sym.self_adjoint_eigen(faer::Side::Lower).ok()?;
     let (vals, vecs) = (e.S().column_vector(), e.U());
-    let max = (0..d).fold(0.0f64, |a, i| a.max(vals[i].abs()));
-    let tol = max * d as f64 * f64::EPSILON;
-    let keep: Vec<usize> = (0..d).filter(|&i| vals[i] > tol).collect();
+    let keep = eigenvalues_above_round_off(&(0..d).map(|i| vals[i]).collect::<Vec<_>>());
     Some(faer::Mat::from_fn(d, keep.len(), |r, c| {
         vecs[(r, keep[c])] * vals[keep[c]].sqrt()
     }))
